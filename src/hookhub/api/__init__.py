@@ -1,0 +1,1 @@
+"""HTTP only: routers per Rocket.Chat resource; parse, authenticate, call a service, shape the envelope."""

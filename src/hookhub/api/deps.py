@@ -1,0 +1,119 @@
+"""Request dependencies: the hub, the authenticated caller, pagination."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Request
+
+from hookhub.hub import Hub
+from hookhub.services import auth
+from hookhub.services.errors import InvalidParams, MeteorError, NotLoggedIn
+from hookhub.store.rows import Row
+
+
+def get_hub(request: Request) -> Hub:
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+HubDep = Annotated[Hub, Depends(get_hub)]
+
+
+@dataclass
+class Caller:
+    """The authenticated user and the token this request carried."""
+
+    user: Row
+    token: str
+
+    @property
+    def id(self) -> str:
+        return str(self.user["id"])
+
+
+async def get_caller(request: Request, hub: HubDep) -> Caller:
+    user_id = request.headers.get("x-user-id", "")
+    token = request.headers.get("x-auth-token", "")
+    if not user_id or not token:
+        raise NotLoggedIn()
+    async with hub.tx(write=False) as ctx:
+        user = await auth.authenticate(ctx, user_id, token)
+    if user is None:
+        raise NotLoggedIn()
+    return Caller(user=user, token=token)
+
+
+async def get_optional_caller(request: Request, hub: HubDep) -> Caller | None:
+    """The caller when valid credentials were sent; None otherwise (routes without auth)."""
+    if not request.headers.get("x-user-id") or not request.headers.get("x-auth-token"):
+        return None
+    try:
+        return await get_caller(request, hub)
+    except NotLoggedIn:
+        return None
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+OptionalCallerDep = Annotated[Caller | None, Depends(get_optional_caller)]
+
+
+@dataclass
+class Page:
+    """`offset`/`count`/`sort` as Rocket.Chat's getPaginationItems and parseJsonQuery read them."""
+
+    offset: int
+    count: int | None  # None: no limit (count=0 with infinite count allowed)
+    sort: dict[str, int] | None
+    requested_count: int
+
+    def slice_of(self, total_items: list[Any]) -> list[Any]:
+        end = None if self.count is None else self.offset + self.count
+        return total_items[self.offset : end]
+
+
+def _int_param(raw: str, name: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise InvalidParams([f"/{name} must be integer"]) from None
+
+
+def parse_sort(raw: str | None) -> dict[str, int] | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict) or any(v not in (1, -1) or isinstance(v, bool) for v in value.values()):
+        raise MeteorError(
+            f'Invalid sort parameter provided: "{raw}"',
+            "error-invalid-sort",
+            {"helperMethod": "parseJsonQuery"},
+        )
+    return {str(k): int(v) for k, v in value.items()}
+
+
+def get_page(request: Request, hub: HubDep) -> Page:
+    settings = hub.settings
+    default = settings.default_count if settings.default_count > 0 else 50
+    upper = settings.upper_count_limit if settings.upper_count_limit > 0 else 100
+    params = request.query_params
+    offset = _int_param(params["offset"], "offset") if params.get("offset") else 0
+    if offset < 0:
+        raise InvalidParams(["/offset must be >= 0"])
+    count: int | None = _int_param(params["count"], "count") if params.get("count") is not None else default
+    if count is not None and count < 0:
+        raise InvalidParams(["/count must be >= 0"])
+    requested = count or 0
+    if count == 0:
+        count = None if settings.allow_infinite_count else default
+    elif count is not None and count > upper:
+        count = upper
+    return Page(offset=offset, count=count, sort=parse_sort(params.get("sort")), requested_count=requested)
+
+
+PageDep = Annotated[Page, Depends(get_page)]

@@ -1,0 +1,72 @@
+"""The ASGI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hookhub import __version__
+from hookhub.api import auth, errors, info, users
+from hookhub.config import Settings
+from hookhub.hub import Hub
+
+ROUTERS = (info.router, auth.router, users.router)
+
+
+def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
+    """Build the app. The database must already be migrated (`hookhub serve` does it first)."""
+    the_hub = hub or Hub(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await the_hub.start()
+        try:
+            yield
+        finally:
+            await the_hub.close()
+
+    app = FastAPI(
+        title="hookhub",
+        version=__version__,
+        summary="Rocket.Chat-compatible integrations server",
+        lifespan=lifespan,
+        openapi_url="/api/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        # Rocket.Chat parses a body sent without Content-Type as JSON; so do we.
+        strict_content_type=False,
+    )
+    app.state.hub = the_hub
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+
+    app.add_middleware(PreflightMiddleware)
+    return app
+
+
+class PreflightMiddleware:
+    """`OPTIONS` on any path answers 200 `OK` with permissive CORS headers (CORS pre-flight)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            response = PlainTextResponse(
+                "OK",
+                headers={
+                    "access-control-allow-origin": "*",
+                    "access-control-allow-methods": "GET, POST, PUT, DELETE, OPTIONS",
+                    "access-control-allow-headers": (
+                        "Origin, X-Requested-With, Content-Type, Accept, X-User-Id, X-Auth-Token"
+                    ),
+                },
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

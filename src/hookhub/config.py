@@ -1,0 +1,128 @@
+"""The one settings object: every knob, its environment variable and its default."""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_NAME_RE_DEFAULT = r"[0-9a-zA-Z-_.]+"
+
+
+class SettingsError(Exception):
+    """A bad configuration value; the message is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True, populate_by_name=True)
+
+    data_dir: Annotated[Path, Field(validation_alias="HOOKHUB_DATA_DIR")] = Path("./hookhub-data")
+    database_url: Annotated[str | None, Field(validation_alias="HOOKHUB_DATABASE_URL")] = None
+    host: Annotated[str, Field(validation_alias="HOOKHUB_HOST")] = "127.0.0.1"
+    port: Annotated[int, Field(validation_alias="HOOKHUB_PORT", ge=0, le=65535)] = 3000
+    root_url: Annotated[str | None, Field(validation_alias="ROOT_URL")] = None
+    log_level: Annotated[str, Field(validation_alias="HOOKHUB_LOG_LEVEL")] = "info"
+
+    admin_username: Annotated[str | None, Field(validation_alias="ADMIN_USERNAME")] = None
+    admin_pass: Annotated[str | None, Field(validation_alias="ADMIN_PASS", repr=False)] = None
+    admin_email: Annotated[str | None, Field(validation_alias="ADMIN_EMAIL")] = None
+    admin_name: Annotated[str | None, Field(validation_alias="ADMIN_NAME")] = None
+    admin_email_verified: Annotated[bool, Field(validation_alias="ADMIN_EMAIL_VERIFIED")] = False
+
+    # Rocket.Chat settings that change core behaviour (core-api.md §12).
+    registration_form: Annotated[
+        str, Field(validation_alias=AliasChoices("HOOKHUB_REGISTRATION_FORM", "Accounts_RegistrationForm"))
+    ] = "Public"
+    registration_secret: Annotated[
+        str | None, Field(validation_alias="HOOKHUB_REGISTRATION_SECRET", repr=False)
+    ] = None
+    default_count: Annotated[int, Field(validation_alias="HOOKHUB_API_DEFAULT_COUNT")] = 50
+    upper_count_limit: Annotated[int, Field(validation_alias="HOOKHUB_API_UPPER_COUNT_LIMIT")] = 100
+    allow_infinite_count: Annotated[bool, Field(validation_alias="HOOKHUB_API_ALLOW_INFINITE_COUNT")] = True
+    message_max_size: Annotated[int, Field(validation_alias="HOOKHUB_MESSAGE_MAX_ALLOWED_SIZE", ge=1)] = 5000
+    message_allow_editing: Annotated[bool, Field(validation_alias="HOOKHUB_MESSAGE_ALLOW_EDITING")] = True
+    message_allow_deleting: Annotated[bool, Field(validation_alias="HOOKHUB_MESSAGE_ALLOW_DELETING")] = True
+    message_edit_block_minutes: Annotated[
+        int, Field(validation_alias="HOOKHUB_MESSAGE_EDIT_BLOCK_MINUTES", ge=0)
+    ] = 0
+    dm_max_users: Annotated[int, Field(validation_alias="HOOKHUB_DM_MAX_USERS", ge=2)] = 8
+    user_name_pattern: Annotated[str, Field(validation_alias="HOOKHUB_USER_NAME_PATTERN")] = _NAME_RE_DEFAULT
+    channel_name_pattern: Annotated[str, Field(validation_alias="HOOKHUB_CHANNEL_NAME_PATTERN")] = (
+        _NAME_RE_DEFAULT
+    )
+    create_tokens_secret: Annotated[
+        str | None, Field(validation_alias="CREATE_TOKENS_FOR_USERS_SECRET", repr=False)
+    ] = None
+
+    # Password hashing cost; tests lower it, production keeps argon2's recommended defaults.
+    argon2_time_cost: Annotated[int, Field(validation_alias="HOOKHUB_ARGON2_TIME_COST", ge=1)] = 3
+    argon2_memory_kib: Annotated[int, Field(validation_alias="HOOKHUB_ARGON2_MEMORY_KIB", ge=8)] = 65536
+
+    @field_validator("registration_form")
+    @classmethod
+    def _known_form(cls, value: str) -> str:
+        if value not in {"Public", "Disabled", "Secret URL"}:
+            raise ValueError("must be one of Public, Disabled, Secret URL")
+        return value
+
+    @field_validator("user_name_pattern", "channel_name_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"is not a valid regular expression ({exc})") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        scheme = value.split(":", 1)[0]
+        if scheme in {"sqlite", "sqlite+aiosqlite"}:
+            return "sqlite+aiosqlite:" + value.split(":", 1)[1]
+        if scheme in {"postgresql", "postgres", "postgresql+asyncpg"}:
+            return "postgresql+asyncpg:" + value.split(":", 1)[1]
+        raise ValueError("must be a sqlite:// or postgresql:// URL")
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'hookhub.sqlite3').resolve()}"
+
+    @cached_property
+    def site_url(self) -> str:
+        if self.root_url:
+            return self.root_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+
+_ALIASES = {
+    name: (
+        field.validation_alias
+        if isinstance(field.validation_alias, str)
+        else " or ".join(str(c) for c in getattr(field.validation_alias, "choices", [name]))
+    )
+    for name, field in Settings.model_fields.items()
+}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment into a Settings; a bad value raises SettingsError naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = str(first["loc"][0]) if first["loc"] else "?"
+        variable = _ALIASES.get(loc, loc)
+        raise SettingsError(f"invalid value for {variable}: {first['msg']}") from None

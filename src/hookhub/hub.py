@@ -1,0 +1,37 @@
+"""The process-wide objects a running server holds: settings, database, caches, hashing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from hookhub.config import Settings
+from hookhub.ids import utcnow
+from hookhub.services.bootstrap import bootstrap
+from hookhub.services.context import Ctx
+from hookhub.services.credentials import PasswordHashing
+from hookhub.services.permissions import PermissionCache
+from hookhub.store.database import Database
+
+
+class Hub:
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.settings = settings
+        self.db = Database(settings.effective_database_url)
+        self.permissions = PermissionCache()
+        self.hashing = PasswordHashing(settings)
+        self.clock = clock
+
+    @asynccontextmanager
+    async def tx(self, *, write: bool = True) -> AsyncIterator[Ctx]:
+        """A service context over one transaction (committed when the block exits cleanly)."""
+        async with self.db.transaction(write=write) as conn:
+            yield Ctx(conn=conn, settings=self.settings, permissions=self.permissions, clock=self.clock)
+
+    async def start(self) -> None:
+        async with self.tx() as ctx:
+            await bootstrap(ctx, self.hashing)
+
+    async def close(self) -> None:
+        await self.db.dispose()

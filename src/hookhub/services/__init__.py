@@ -1,0 +1,1 @@
+"""Domain rules. Knows nothing about HTTP; raises the typed errors of `errors`."""

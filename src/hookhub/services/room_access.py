@@ -1,0 +1,21 @@
+"""Who may read a room. One function, used by every read and write path."""
+
+from __future__ import annotations
+
+from hookhub.services.context import Ctx
+from hookhub.store import rooms
+from hookhub.store.rows import Row
+
+
+async def is_member(ctx: Ctx, room_id: str, user_id: str) -> bool:
+    return await rooms.get_subscription(ctx.conn, room_id, user_id) is not None
+
+
+async def can_access_room(ctx: Ctx, room: Row, user: Row) -> bool:
+    """Public channels: anyone holding `view-c-room`, and members. Private groups and direct
+    messages: members only."""
+    if await is_member(ctx, room["id"], user["id"]):
+        return True
+    if room["t"] == "c":
+        return await ctx.can(user, "view-c-room")
+    return False

@@ -1,0 +1,378 @@
+"""Users: registration, creation, updates, deletion, activation, lookups (core-api.md §4)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from hookhub.ids import random_id
+from hookhub.services import outbox
+from hookhub.services.context import Ctx
+from hookhub.services.credentials import PasswordHashing
+from hookhub.services.errors import Failure, MeteorError
+from hookhub.services.rooms import join_default_rooms, remove_member
+from hookhub.store import access, rooms, users
+from hookhub.store.rows import Row
+
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_NAME_INVALID_RE = re.compile(r"[<>\\/\x00-\x1f]")
+
+_INSERT_OR_UPDATE = "insertOrUpdateUser"
+
+
+def valid_email(value: str) -> bool:
+    return _EMAIL_RE.match(value) is not None
+
+
+def valid_username(ctx: Ctx, value: str) -> bool:
+    return re.fullmatch(ctx.settings.user_name_pattern, value) is not None
+
+
+def name_has_invalid_chars(value: str) -> bool:
+    return _NAME_INVALID_RE.search(value) is not None
+
+
+async def find_user_param(
+    ctx: Ctx, user_id: str | None, username: str | None, user: str | None = None
+) -> Row:
+    """The shared `userId`/`username`/`user` lookup of user-targeted routes."""
+    if not user_id and not username and not user:
+        raise MeteorError(
+            'The required "userId" or "username" param was not provided', "error-user-param-not-provided"
+        )
+    row = None
+    if user_id:
+        row = await users.get_by_id(ctx.conn, user_id)
+    elif username:
+        row = await users.get_by_username(ctx.conn, username)
+    elif user:
+        row = await users.get_by_id_or_username(ctx.conn, user)
+    if row is None:
+        raise MeteorError(
+            'The required "userId" or "username" param provided does not match any users',
+            "error-invalid-user",
+        )
+    return row
+
+
+async def insert_user(
+    ctx: Ctx,
+    *,
+    username: str | None,
+    name: str | None,
+    email: str | None,
+    email_verified: bool = False,
+    password_hash: str | None,
+    roles: list[str],
+    user_type: str = "user",
+    active: bool = True,
+    extra: dict[str, Any] | None = None,
+    join_default_channels: bool = True,
+    user_id: str | None = None,
+    admin_if_first: bool = True,
+) -> Row:
+    """Insert a user, apply the first-user-becomes-admin rule (core-api.md §11), join the
+    default channels and write the `userCreated` event."""
+    now = ctx.now()
+    roles = list(dict.fromkeys(roles))
+    if (
+        admin_if_first
+        and user_type == "user"
+        and "admin" not in roles
+        and not await users.any_with_role(ctx.conn, "admin", user_type="user")
+    ):
+        roles.append("admin")
+    doc_extra: dict[str, Any] = {"utcOffset": 0, "statusDefault": "online", "statusConnection": "offline"}
+    doc_extra.update(extra or {})
+    if email:
+        doc_extra["emails"] = [{"address": email, "verified": email_verified}]
+    row: Row = {
+        "id": user_id or random_id(),
+        "username": username,
+        "username_lower": username.lower() if username else None,
+        "email_lower": email.lower() if email else None,
+        "name": name,
+        "type": user_type,
+        "active": active,
+        "roles": roles,
+        "status": "offline",
+        "password_hash": password_hash,
+        "created_at": now,
+        "updated_at": now,
+        "last_login": None,
+        "extra": doc_extra,
+    }
+    await users.insert_user(ctx.conn, row)
+    if join_default_channels and username:
+        await join_default_rooms(ctx, row)
+    await outbox.record(ctx, outbox.USER_CREATED, user=row)
+    return row
+
+
+async def register(ctx: Ctx, hashing: PasswordHashing, body: dict[str, Any]) -> Row:
+    """Self sign-up (`users.register`)."""
+    username: str = body["username"]
+    email: str = body["email"]
+    name: str | None = body.get("name")
+    if name and name_has_invalid_chars(name):
+        raise Failure("Name contains invalid characters")
+    if not valid_username(ctx, username):
+        raise Failure("The username provided is not valid")
+    if await users.get_by_username(ctx.conn, username) is not None:
+        raise Failure("Username is already in use")
+    form = ctx.settings.registration_form
+    if form == "Disabled":
+        raise MeteorError("User registration is disabled", "error-user-registration-disabled")
+    if form == "Secret URL" and (
+        not body.get("secret") or body.get("secret") != ctx.settings.registration_secret
+    ):
+        raise MeteorError(
+            "User registration is only allowed via Secret URL", "error-user-registration-secret"
+        )
+    if not valid_email(email):
+        raise MeteorError(f"Invalid email {email}", "error-invalid-email")
+    if await users.get_by_email(ctx.conn, email) is not None:
+        raise MeteorError("Email already exists.", "403")
+    extra: dict[str, Any] = {}
+    if isinstance(body.get("customFields"), dict):
+        extra["customFields"] = body["customFields"]
+    if body.get("reason"):
+        extra["reason"] = body["reason"]
+    return await insert_user(
+        ctx,
+        username=username,
+        name=name or username,
+        email=email,
+        password_hash=await hashing.hash(body["pass"]),
+        roles=["user"],
+        extra=extra,
+    )
+
+
+async def _check_roles(ctx: Ctx, actor: Row, roles: list[str], action: str) -> None:
+    known = {r["id"] for r in await access.all_roles(ctx.conn)}
+    if any(r not in known for r in roles):
+        raise MeteorError(
+            "The field Roles consist invalid role id",
+            "error-action-not-allowed",
+            {"method": _INSERT_OR_UPDATE, "action": action},
+        )
+    if "admin" in roles and not await ctx.can(actor, "assign-admin-role"):
+        raise MeteorError(
+            "Assigning admin is not allowed",
+            "error-action-not-allowed",
+            {"method": _INSERT_OR_UPDATE, "action": "Assign_admin"},
+        )
+
+
+async def create(ctx: Ctx, hashing: PasswordHashing, actor: Row, body: dict[str, Any]) -> Row:
+    """Admin creation of a user (`users.create`)."""
+    if not await ctx.can(actor, "create-user"):
+        raise MeteorError(
+            "Adding user is not allowed",
+            "error-action-not-allowed",
+            {"method": _INSERT_OR_UPDATE, "action": "Adding_user"},
+        )
+    name = body.get("name") or ""
+    username = body.get("username") or ""
+    email = body.get("email") or ""
+    if name_has_invalid_chars(name):
+        raise Failure("Name contains invalid characters")
+    roles: list[str] = list(body.get("roles") or ["user"])
+    await _check_roles(ctx, actor, roles, "Adding_user")
+    for field, value in (("Name", name), ("Username", username), ("Password", body.get("password"))):
+        if not value:
+            raise MeteorError(
+                f"The field {field} is required",
+                "error-the-field-is-required",
+                {"method": _INSERT_OR_UPDATE, "field": field},
+            )
+    if not valid_username(ctx, username):
+        raise MeteorError(
+            f"{username} is not a valid username",
+            "error-input-is-not-a-valid-field",
+            {"method": _INSERT_OR_UPDATE, "input": username, "field": "Username"},
+        )
+    if await users.get_by_username(ctx.conn, username) is not None:
+        raise MeteorError(
+            f"{username} is already in use :(",
+            "error-field-unavailable",
+            {"method": _INSERT_OR_UPDATE, "field": username},
+        )
+    if email and not valid_email(email):
+        raise MeteorError(
+            f"{email} is not a valid e-mail",
+            "error-invalid-email",
+            {"method": _INSERT_OR_UPDATE, "input": email, "field": "Email"},
+        )
+    if email and await users.get_by_email(ctx.conn, email) is not None:
+        raise MeteorError(
+            f"{email} is already in use :(",
+            "error-field-unavailable",
+            {"method": _INSERT_OR_UPDATE, "field": email},
+        )
+    extra: dict[str, Any] = {}
+    for key in ("bio", "nickname", "statusText", "customFields", "settings"):
+        if body.get(key) is not None:
+            extra[key] = body[key]
+    if body.get("requirePasswordChange"):
+        extra["requirePasswordChange"] = True
+    return await insert_user(
+        ctx,
+        username=username,
+        name=name,
+        email=email or None,
+        email_verified=bool(body.get("verified", False)),
+        password_hash=await hashing.hash(str(body["password"])),
+        roles=roles,
+        active=body.get("active", True) is not False,
+        extra=extra,
+        join_default_channels=body.get("joinDefaultChannels", True) is not False,
+    )
+
+
+async def update(ctx: Ctx, hashing: PasswordHashing, actor: Row, user_id: str, data: dict[str, Any]) -> Row:
+    """`users.update`: change profile fields, password, roles, activation."""
+    target = await users.get_by_id(ctx.conn, user_id)
+    is_self = actor["id"] == user_id
+    if not is_self and not await ctx.can(actor, "edit-other-user-info"):
+        raise MeteorError(
+            "Editing user is not allowed",
+            "error-action-not-allowed",
+            {"method": _INSERT_OR_UPDATE, "action": "Editing_user"},
+        )
+    if target is None:
+        raise MeteorError(
+            'The required "userId" or "username" param provided does not match any users',
+            "error-invalid-user",
+        )
+    if is_self and "verified" in data and not await ctx.can(actor, "edit-other-user-info"):
+        raise MeteorError(
+            "Editing email verification is not allowed",
+            "error-action-not-allowed",
+            {"method": _INSERT_OR_UPDATE, "action": "Editing_user"},
+        )
+    values: Row = {}
+    extra = dict(target["extra"] or {})
+    if "name" in data:
+        name = data["name"] or ""
+        if not name:
+            raise MeteorError(
+                "The field Name is required",
+                "error-the-field-is-required",
+                {"method": _INSERT_OR_UPDATE, "field": "Name"},
+            )
+        if name_has_invalid_chars(name):
+            raise Failure("Name contains invalid characters")
+        values["name"] = name
+    if "username" in data and data["username"] != target["username"]:
+        username = data["username"] or ""
+        if not valid_username(ctx, username):
+            raise MeteorError(
+                f"{username} is not a valid username",
+                "error-input-is-not-a-valid-field",
+                {"method": _INSERT_OR_UPDATE, "input": username, "field": "Username"},
+            )
+        other = await users.get_by_username(ctx.conn, username)
+        if other is not None and other["id"] != user_id:
+            raise MeteorError(
+                f"{username} is already in use :(",
+                "error-field-unavailable",
+                {"method": _INSERT_OR_UPDATE, "field": username},
+            )
+        values["username"] = username
+        values["username_lower"] = username.lower()
+    if data.get("email"):
+        email = data["email"]
+        if not valid_email(email):
+            raise MeteorError(
+                f"{email} is not a valid e-mail",
+                "error-invalid-email",
+                {"method": _INSERT_OR_UPDATE, "input": email, "field": "Email"},
+            )
+        other = await users.get_by_email(ctx.conn, email)
+        if other is not None and other["id"] != user_id:
+            raise MeteorError(
+                f"{email} is already in use :(",
+                "error-field-unavailable",
+                {"method": _INSERT_OR_UPDATE, "field": email},
+            )
+        values["email_lower"] = email.lower()
+        extra["emails"] = [{"address": email, "verified": bool(data.get("verified", False))}]
+    elif "verified" in data and extra.get("emails"):
+        extra["emails"] = [{**extra["emails"][0], "verified": bool(data["verified"])}, *extra["emails"][1:]]
+    if data.get("password"):
+        if not is_self and not await ctx.can(actor, "edit-other-user-password"):
+            raise MeteorError(
+                "Editing user is not allowed",
+                "error-action-not-allowed",
+                {"method": _INSERT_OR_UPDATE, "action": "Editing_user"},
+            )
+        values["password_hash"] = await hashing.hash(str(data["password"]))
+    if "roles" in data and data["roles"] is not None:
+        roles = list(dict.fromkeys(data["roles"]))
+        if not await ctx.can(actor, "assign-roles") and set(roles) != set(target["roles"]):
+            raise MeteorError(
+                "Assigning roles is not allowed",
+                "error-action-not-allowed",
+                {"method": _INSERT_OR_UPDATE, "action": "Assign_role"},
+            )
+        await _check_roles(ctx, actor, roles, "Editing_user")
+        if "admin" in target["roles"] and "admin" not in roles:
+            await _ensure_other_admin(ctx, user_id)
+        values["roles"] = roles
+    if "active" in data and data["active"] is not None:
+        if not data["active"] and target["active"] and "admin" in target["roles"]:
+            await _ensure_other_admin(ctx, user_id)
+        values["active"] = bool(data["active"])
+    for key in ("bio", "nickname", "statusText", "customFields"):
+        if key in data:
+            extra[key] = data[key]
+    if "requirePasswordChange" in data:
+        extra["requirePasswordChange"] = bool(data["requirePasswordChange"])
+    if "status" in data and data["status"] in ("online", "away", "busy", "offline"):
+        values["status"] = data["status"]
+    values["extra"] = extra
+    values["updated_at"] = ctx.now()
+    await users.update_user(ctx.conn, user_id, values)
+    if values.get("active") is False:
+        await users.delete_login_tokens(ctx.conn, user_id)
+    updated = await users.get_by_id(ctx.conn, user_id)
+    assert updated is not None
+    return updated
+
+
+async def _ensure_other_admin(ctx: Ctx, user_id: str) -> None:
+    admins = [u for u in await users.list_with_role(ctx.conn, "admin") if u["active"] and u["id"] != user_id]
+    if not admins:
+        raise MeteorError(
+            "Leaving the app without an active admin is not allowed",
+            "error-action-not-allowed",
+            {"method": "setUserActiveStatus", "action": "Change_Active_Status"},
+        )
+
+
+async def set_active_status(ctx: Ctx, target: Row, active: bool) -> Row:
+    if not active and target["active"] and "admin" in target["roles"]:
+        await _ensure_other_admin(ctx, target["id"])
+    await users.update_user(ctx.conn, target["id"], {"active": active, "updated_at": ctx.now()})
+    if not active:
+        await users.delete_login_tokens(ctx.conn, target["id"])
+    row = await users.get_by_id(ctx.conn, target["id"])
+    assert row is not None
+    return row
+
+
+async def delete(ctx: Ctx, target: Row) -> None:
+    """Remove a user and their memberships. The last admin cannot be removed."""
+    if "admin" in target["roles"]:
+        admins = [u for u in await users.list_with_role(ctx.conn, "admin") if u["id"] != target["id"]]
+        if not admins:
+            raise MeteorError(
+                "You need to have at least one admin", "error-admin-required", {"method": "deleteUser"}
+            )
+    for sub in await rooms.user_subscriptions(ctx.conn, target["id"]):
+        room = await rooms.get_room(ctx.conn, sub["rid"])
+        if room is not None and room["t"] in ("c", "p"):
+            await remove_member(ctx, room, target)
+    await users.delete_user(ctx.conn, target["id"])

@@ -1,0 +1,1 @@
+"""SQL storage: tables, repositories and migrations. Imports nothing from services or api."""

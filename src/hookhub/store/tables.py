@@ -1,0 +1,188 @@
+"""The schema. Columns hold what is queried or changed atomically; `extra` holds the rest of a
+Rocket.Chat document verbatim (already wire-shaped), so new optional fields need no migration."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from hookhub.store.types import JSONText, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(64)
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for an outbox.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("username", String(255), nullable=True),
+    Column("username_lower", String(255), nullable=True, unique=True),
+    Column("email_lower", String(320), nullable=True, unique=True),
+    Column("name", String(255), nullable=True),
+    Column("type", String(16), nullable=False, default="user"),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("roles", JSONText, nullable=False, default=list),
+    Column("status", String(16), nullable=False, default="offline"),
+    Column("password_hash", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("last_login", UTCDateTime, nullable=True),
+    Column("extra", JSONText, nullable=False, default=dict),
+)
+
+login_tokens = Table(
+    "login_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("hashed_token", String(128), nullable=False, unique=True),
+    Column("type", String(32), nullable=False, default="login"),
+    Column("name", String(255), nullable=True),
+    Column("last_token_part", String(16), nullable=True),
+    Column("bypass_two_factor", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("user_id", "name"),
+)
+
+rooms = Table(
+    "rooms",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("t", String(1), nullable=False),
+    Column("name", String(255), nullable=True, unique=True),
+    Column("fname", String(255), nullable=True),
+    Column("creator_id", ID, nullable=True),
+    Column("creator_username", String(255), nullable=True),
+    Column("ts", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False, index=True),
+    Column("msgs", Integer, nullable=False, default=0),
+    Column("users_count", Integer, nullable=False, default=0),
+    Column("ro", Boolean, nullable=False, default=False),
+    Column("archived", Boolean, nullable=False, default=False),
+    Column("is_default", Boolean, nullable=False, default=False),
+    Column("broadcast", Boolean, nullable=False, default=False),
+    Column("join_code", String(255), nullable=True),
+    Column("team_id", ID, nullable=True, index=True),
+    Column("team_main", Boolean, nullable=False, default=False),
+    Column("uids", JSONText, nullable=True),
+    Column("usernames", JSONText, nullable=True),
+    Column("lm", UTCDateTime, nullable=True),
+    Column("last_message", JSONText, nullable=True),
+    Column("extra", JSONText, nullable=False, default=dict),
+)
+Index("ix_rooms_t_name", rooms.c.t, rooms.c.name)
+
+room_removals = Table(
+    "room_removals",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("t", String(1), nullable=False),
+    Column("removed_at", UTCDateTime, nullable=False, index=True),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("rid", ID, ForeignKey("rooms.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("username", String(255), nullable=True),
+    Column("t", String(1), nullable=False),
+    Column("name", String(255), nullable=True),
+    Column("fname", String(255), nullable=True),
+    Column("open", Boolean, nullable=False, default=True),
+    Column("alert", Boolean, nullable=False, default=False),
+    Column("unread", Integer, nullable=False, default=0),
+    Column("favorite", Boolean, nullable=False, default=False),
+    Column("roles", JSONText, nullable=False, default=list),
+    Column("ts", UTCDateTime, nullable=False),
+    Column("ls", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("rid", "user_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("rid", ID, ForeignKey("rooms.id", ondelete="CASCADE"), nullable=False),
+    Column("ts", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("u_id", ID, nullable=False),
+    Column("u_username", String(255), nullable=True),
+    Column("u_name", String(255), nullable=True),
+    Column("msg", Text, nullable=False, default=""),
+    Column("t", String(64), nullable=True),
+    Column("tmid", ID, nullable=True, index=True),
+    Column("edited_at", UTCDateTime, nullable=True),
+    Column("edited_by_id", ID, nullable=True),
+    Column("edited_by_username", String(255), nullable=True),
+    Column("extra", JSONText, nullable=False, default=dict),
+)
+Index("ix_messages_rid_ts", messages.c.rid, messages.c.ts)
+
+roles = Table(
+    "roles",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("scope", String(32), nullable=False),
+    Column("description", String(255), nullable=False, default=""),
+    Column("protected", Boolean, nullable=False, default=True),
+    Column("mandatory2fa", Boolean, nullable=False, default=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+permissions = Table(
+    "permissions",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("roles", JSONText, nullable=False, default=list),
+    Column("updated_at", UTCDateTime, nullable=False, index=True),
+)
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("value", JSONText, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Transactional outbox: one row per change an outgoing webhook can listen to, written in the
+# same transaction as the change. `payload` holds snapshots (room, user, message, owner, kicker)
+# taken at the moment of the change.
+events = Table(
+    "events",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("type", String(32), nullable=False),
+    Column("room_id", ID, nullable=True),
+    Column("user_id", ID, nullable=True),
+    Column("message_id", ID, nullable=True),
+    Column("payload", JSONText, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("processed_at", UTCDateTime, nullable=True),
+)
+Index("ix_events_processed_at_id", events.c.processed_at, events.c.id)

@@ -1,0 +1,141 @@
+"""Shared fixtures: a migrated template database copied per test, an in-process app, and a
+small Rocket.Chat-speaking client."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hookhub.app import create_app
+from hookhub.config import Settings
+from hookhub.hub import Hub
+from hookhub.store.migrate import upgrade
+
+FAST_HASHING = {"argon2_time_cost": 1, "argon2_memory_kib": 64}
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "hookhub.sqlite3"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    return Settings(data_dir=data_dir, **{**FAST_HASHING, **overrides})
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to start the app with other settings."""
+    return {}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, template_db: Path, settings_overrides: dict[str, Any]) -> Settings:
+    shutil.copy(template_db, tmp_path / "hookhub.sqlite3")
+    return make_settings(tmp_path, **settings_overrides)
+
+
+@pytest.fixture
+async def hub(settings: Settings) -> AsyncIterator[Hub]:
+    the_hub = Hub(settings)
+    await the_hub.start()
+    yield the_hub
+    await the_hub.close()
+
+
+class RC:
+    """An httpx client that speaks Rocket.Chat: JSON in, JSON out, auth headers once logged in."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self.headers: dict[str, str] = {}
+        self.user_id: str | None = None
+
+    async def get(self, path: str, **params: Any) -> httpx.Response:
+        return await self.http.get(f"/api/v1/{path}", params=params, headers=self.headers)
+
+    async def post(self, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
+        return await self.http.post(
+            f"/api/v1/{path}", json=body if body is not None else kwargs, headers=self.headers
+        )
+
+    async def login(self, user: str, password: str) -> dict[str, Any]:
+        r = await self.http.post("/api/v1/login", json={"user": user, "password": password})
+        assert r.status_code == 200, r.text
+        data: dict[str, Any] = r.json()["data"]
+        self.headers = {"X-User-Id": data["userId"], "X-Auth-Token": data["authToken"]}
+        self.user_id = data["userId"]
+        return data
+
+    def as_anonymous(self) -> RC:
+        return RC(self.http)
+
+    async def register_and_login(self, username: str, password: str = "pass-123") -> RC:
+        """Register `username` (the first one becomes admin) and return a client logged in as them."""
+        other = RC(self.http)
+        r = await other.post(
+            "users.register",
+            username=username,
+            email=f"{username}@example.com",
+            **{"pass": password},
+            name=username.title(),
+        )
+        assert r.status_code == 200, r.text
+        await other.login(username, password)
+        return other
+
+
+@pytest.fixture
+async def http(hub: Hub, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, hub=hub)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def anon(http: httpx.AsyncClient) -> RC:
+    return RC(http)
+
+
+@pytest.fixture
+async def admin(anon: RC) -> RC:
+    """The first registered user: admin by the first-user rule."""
+    return await anon.register_and_login("boss")
+
+
+@pytest.fixture
+async def alice(admin: RC) -> RC:
+    return await admin.register_and_login("alice")
+
+
+@pytest.fixture
+async def bob(admin: RC) -> RC:
+    return await admin.register_and_login("bob")
+
+
+def assert_error(r: httpx.Response, status: int, error: str, error_type: str | None = None) -> dict[str, Any]:
+    """Assert a Rocket.Chat failure envelope, literally."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/json"
+    body: dict[str, Any] = r.json()
+    assert body["success"] is False, body
+    assert body["error"] == error, body
+    if error_type is not None:
+        assert body.get("errorType") == error_type, body
+    return body
+
+
+def assert_ok(r: httpx.Response) -> dict[str, Any]:
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/json"
+    body: dict[str, Any] = r.json()
+    assert body["success"] is True, body
+    return body
