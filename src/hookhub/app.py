@@ -10,11 +10,22 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hookhub import __version__
-from hookhub.api import auth, errors, info, users
+from hookhub.api import auth, channels, chat, errors, groups, im, info, permissions, roles, rooms, users
 from hookhub.config import Settings
 from hookhub.hub import Hub
 
-ROUTERS = (info.router, auth.router, users.router)
+ROUTERS = (
+    info.router,
+    auth.router,
+    users.router,
+    channels.router,
+    groups.router,
+    im.router,
+    chat.router,
+    rooms.router,
+    permissions.router,
+    roles.router,
+)
 
 
 def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
