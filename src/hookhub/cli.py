@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from types import FrameType
+from typing import NoReturn
 
 import typer
+import uvicorn
 
 from hookhub.config import Settings, SettingsError, load_settings
 
 cli = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="hookhub: Rocket.Chat-compatible webhooks."
+    add_completion=False,
+    no_args_is_help=True,
+    help="hookhub: Rocket.Chat-compatible webhooks.",
+    # A traceback must never print local variables: they can hold ADMIN_PASS or database passwords.
+    pretty_exceptions_show_locals=False,
 )
 
 
@@ -18,16 +26,28 @@ def _settings(**overrides: object) -> Settings:
     try:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except SettingsError as exc:
-        typer.echo(f"hookhub: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _fail(str(exc))
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"hookhub: {message}", err=True)
+    raise typer.Exit(code)
 
 
 def _migrate(settings: Settings) -> None:
     from hookhub.store.migrate import upgrade
 
     if settings.is_sqlite and settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.effective_database_url)
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _fail(f"cannot use HOOKHUB_DATA_DIR {str(settings.data_dir)!r}: {exc.strerror or exc}")
+    try:
+        upgrade(settings.effective_database_url)
+    except Exception as exc:
+        # One line for the operator; the cause is in the message (unreachable host, bad password...).
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        _fail(f"cannot prepare the database {_redacted(settings.effective_database_url)}: {reason}", 1)
 
 
 @cli.command()
@@ -36,18 +56,17 @@ def serve(
     port: int | None = typer.Option(None, help="Port to listen on [env HOOKHUB_PORT, default 3000]"),
 ) -> None:
     """Apply migrations, then serve the API until SIGTERM/SIGINT (in-flight requests finish)."""
-    import uvicorn
-
     from hookhub.app import create_app
 
     settings = _settings(host=host, port=port)
     logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.DEBUG if settings.log_level == "trace" else settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     _migrate(settings)
     app = create_app(settings)
     where = f"http://{settings.host}:{settings.port}"
-    typer.echo(f"hookhub listening on {where} (database: {_redacted(settings.effective_database_url)})")
+    typer.echo(f"hookhub starting on {where} (database: {_redacted(settings.effective_database_url)})")
     if settings.admin_pass:
         typer.echo(f"admin: log in as {settings.admin_username or 'admin'} with ADMIN_PASS")
     else:
@@ -55,7 +74,7 @@ def serve(
             "admin: set ADMIN_USERNAME/ADMIN_PASS before the first start, or register the first user "
             f"(POST {where}/api/v1/users.register) while no admin exists: it becomes admin"
         )
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -63,6 +82,23 @@ def serve(
         timeout_graceful_shutdown=30,
         server_header=False,
     )
+    server = _GracefulServer(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        # e.g. the port is taken; uvicorn has logged why
+        raise typer.Exit(3)
+
+
+class _GracefulServer(uvicorn.Server):
+    """uvicorn re-delivers SIGTERM/SIGINT to itself after its graceful shutdown, so the process
+    would end "killed by signal" (status -15). A requested and completed shutdown is a clean exit."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        captured = getattr(self, "_captured_signals", None)
+        if isinstance(captured, list):
+            captured.clear()
 
 
 def _redacted(url: str) -> str:

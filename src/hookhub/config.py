@@ -12,6 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _NAME_RE_DEFAULT = r"[0-9a-zA-Z-_.]+"
 
+# uvicorn's level names; `trace` is uvicorn's extra level below debug.
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
 
 class SettingsError(Exception):
     """A bad configuration value; the message is one line naming the variable."""
@@ -62,6 +65,14 @@ class Settings(BaseSettings):
     argon2_time_cost: Annotated[int, Field(validation_alias="HOOKHUB_ARGON2_TIME_COST", ge=1)] = 3
     argon2_memory_kib: Annotated[int, Field(validation_alias="HOOKHUB_ARGON2_MEMORY_KIB", ge=8)] = 65536
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().lower()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
+
     @field_validator("registration_form")
     @classmethod
     def _known_form(cls, value: str) -> str:
@@ -107,14 +118,19 @@ class Settings(BaseSettings):
         return self.effective_database_url.startswith("sqlite")
 
 
-_ALIASES = {
-    name: (
-        field.validation_alias
-        if isinstance(field.validation_alias, str)
-        else " or ".join(str(c) for c in getattr(field.validation_alias, "choices", [name]))
-    )
-    for name, field in Settings.model_fields.items()
-}
+def _variable_names() -> dict[str, str]:
+    """Field name and every environment alias -> how an error message names the variable."""
+    names: dict[str, str] = {}
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        choices = [alias] if isinstance(alias, str) else [str(c) for c in getattr(alias, "choices", [name])]
+        shown = " or ".join(choices)
+        for key in (name, *choices):
+            names[key] = shown
+    return names
+
+
+_VARIABLES = _variable_names()
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -124,5 +140,5 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = str(first["loc"][0]) if first["loc"] else "?"
-        variable = _ALIASES.get(loc, loc)
+        variable = _VARIABLES.get(loc, loc)
         raise SettingsError(f"invalid value for {variable}: {first['msg']}") from None

@@ -33,10 +33,52 @@ _AJV_TYPES = {
 }
 
 
+_UNION_TAGS = frozenset({"bool", "str", "int", "float", "none", "bytes"})
+
+
+def _is_union_tag(part: Any) -> bool:
+    """pydantic names a union branch by its type: `bool`, `str`, `list[str]`, `dict[str,any]`..."""
+    return isinstance(part, str) and (part in _UNION_TAGS or "[" in part)
+
+
+def _merge_union_branches(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """pydantic reports a failed `A | B` field once per branch, the branch name appended to the
+    location; ajv reports it once ("must be boolean,string"). Fold such branches together."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    order: list[tuple[Any, ...] | dict[str, Any]] = []
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        kind = str(err.get("type", ""))
+        if len(loc) >= 2 and kind in _AJV_TYPES and _is_union_tag(loc[-1]):
+            key = loc[:-1]
+            if key not in groups:
+                groups[key] = []
+                order.append(key)
+            groups[key].append(err)
+        else:
+            order.append(err)
+    merged: list[dict[str, Any]] = []
+    for item in order:
+        if isinstance(item, dict):
+            merged.append(item)
+            continue
+        branch = groups[item]
+        if len(branch) == 1:
+            merged.append(branch[0])
+        else:
+            kinds = [_AJV_TYPES[str(e["type"])].removeprefix("must be ") for e in branch]
+            merged.append({"loc": item, "type": "union", "_types": kinds})
+    return merged
+
+
 def ajv_messages(errors: list[dict[str, Any]]) -> list[str]:
     """Render pydantic errors the way Rocket.Chat's ajv validation words them."""
     out: list[str] = []
-    for err in errors:
+    for err in _merge_union_branches(errors):
+        if len(err.get("_types", ())) > 1:
+            path = "/" + "/".join(str(p) for p in err["loc"] if p not in ("body", "query"))
+            out.append(f"{path} must be {','.join(dict.fromkeys(err['_types']))}")
+            continue
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query")]
         kind = err.get("type", "")
         if kind == "missing":

@@ -1,7 +1,46 @@
-"""`permissions.*` endpoints (see ../shared/spec/core-api.md)."""
+"""`permissions.*` endpoints (core-api.md §10.1, §10.2)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from fastapi import Body as BodyParam
+from starlette.responses import Response
+
+from hookhub.api.deps import CallerDep, HubDep
+from hookhub.api.envelope import ok
 from hookhub.api.routing import make_router
+from hookhub.ids import parse_iso
+from hookhub.services import roles as role_service
+from hookhub.services.errors import MeteorError, PermissionRequired
+from hookhub.store import access
 
 router = make_router("permissions")
+
+
+@router.get("/api/v1/permissions.listAll", summary="Every permission and the roles holding it")
+async def list_all(hub: HubDep, caller: CallerDep, updatedSince: str | None = None) -> Response:
+    since = None
+    if updatedSince:
+        try:
+            since = parse_iso(updatedSince)
+        except ValueError:
+            # sic: Rocket.Chat reuses the roomId error type here
+            raise MeteorError(
+                'The "updatedSince" query parameter must be a valid date.', "error-roomId-param-invalid"
+            ) from None
+    async with hub.tx(write=False) as ctx:
+        rows = await access.all_permissions(ctx.conn, updated_since=since)
+    # permissions are never deleted, so nothing is ever reported as removed
+    return ok({"update": [role_service.permission_doc(r) for r in rows], "remove": []})
+
+
+@router.post("/api/v1/permissions.update", summary="Replace the roles of some permissions")
+async def update(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
+    async with hub.tx() as ctx:
+        if not await ctx.can(caller.user, "access-permissions"):
+            raise PermissionRequired()
+        rows = await role_service.update_permissions(ctx, body)
+    # again after the commit: a request that reloaded the cache mid-transaction saw old roles
+    hub.permissions.invalidate()
+    return ok({"permissions": [role_service.permission_doc(r) for r in rows]})

@@ -165,7 +165,12 @@ class UpdateBody(StrictBody):
 async def update(hub: HubDep, caller: CallerDep, body: UpdateBody) -> Response:
     async with hub.tx() as ctx:
         user = await user_service.update(
-            ctx, hub.hashing, caller.user, body.userId, body.data.model_dump(exclude_unset=True)
+            ctx,
+            hub.hashing,
+            caller.user,
+            body.userId,
+            body.data.model_dump(exclude_unset=True),
+            confirm_relinquish=body.confirmRelinquish is True,
         )
     return ok({"user": user_doc(user, full=True)})
 
@@ -183,7 +188,7 @@ async def delete(hub: HubDep, caller: CallerDep, body: UserTargetBody) -> Respon
         if not await ctx.can(caller.user, "delete-user"):
             raise PermissionRequired()
         target = await user_service.find_user_param(ctx, body.userId, body.username, body.user)
-        await user_service.delete(ctx, target)
+        await user_service.delete(ctx, target, confirm_relinquish=body.confirmRelinquish is True)
     return ok()
 
 
@@ -199,7 +204,9 @@ async def set_active_status(hub: HubDep, caller: CallerDep, body: ActiveStatusBo
         if not await ctx.can(caller.user, "edit-other-user-active-status"):
             raise PermissionRequired()
         target = await user_service.find_user_param(ctx, body.userId, None)
-        user = await user_service.set_active_status(ctx, target, body.activeStatus)
+        user = await user_service.set_active_status(
+            ctx, target, body.activeStatus, confirm_relinquish=body.confirmRelinquish is True
+        )
     return ok({"user": {"_id": user["id"], "active": user["active"]}})
 
 

@@ -107,7 +107,9 @@ async def regenerate_personal_token(ctx: Ctx, user: Row, name: str) -> str:
     existing = await users.personal_token_by_name(ctx.conn, user["id"], name)
     if existing is None:
         raise MeteorError(
-            "Invalid token", "error-invalid-token", {"method": "personalAccessTokens:regenerateToken"}
+            "Token does not exist",
+            "error-token-does-not-exists",
+            {"method": "personalAccessTokens:regenerateToken"},
         )
     await users.delete_personal_token(ctx.conn, user["id"], name)
     return await _insert_personal_token(ctx, user, name, existing["bypass_two_factor"])
@@ -118,7 +120,9 @@ async def remove_personal_token(ctx: Ctx, user: Row, name: str) -> None:
         raise MeteorError("Not Authorized", "not-authorized", {"method": "personalAccessTokens:removeToken"})
     if await users.personal_token_by_name(ctx.conn, user["id"], name) is None:
         raise MeteorError(
-            "Invalid token", "error-invalid-token", {"method": "personalAccessTokens:removeToken"}
+            "Token does not exist",
+            "error-token-does-not-exists",
+            {"method": "personalAccessTokens:removeToken"},
         )
     await users.delete_personal_token(ctx.conn, user["id"], name)
 

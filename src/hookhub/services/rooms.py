@@ -99,8 +99,30 @@ async def find_room(
 # -- creation ---------------------------------------------------------------------------------
 
 
+# The width of rooms.name; a longer name must be refused before PostgreSQL does it with a 500.
+MAX_ROOM_NAME = 255
+
+
 def _valid_room_name(ctx: Ctx, name: str) -> bool:
-    return re.fullmatch(ctx.settings.channel_name_pattern, name) is not None
+    return len(name) <= MAX_ROOM_NAME and re.fullmatch(ctx.settings.channel_name_pattern, name) is not None
+
+
+async def check_room_name(ctx: Ctx, name: str, *, exclude_id: str | None = None) -> None:
+    """The name rules of creation and rename: the configured pattern, unique across c and p
+    (an archived holder gets its own error so the user knows why the name looks free)."""
+    if not _valid_room_name(ctx, name):
+        raise MeteorError(
+            f"{name} is not a valid room name.",
+            "error-invalid-room-name",
+            {"function": "RocketChat.getValidRoomName", "channel_name": name},
+        )
+    existing = await rooms.get_room_by_name(ctx.conn, name)
+    if existing is not None and existing["id"] != exclude_id:
+        if existing["archived"]:
+            raise MeteorError(
+                f"There's an archived channel with name {name}", "error-archived-duplicate-name"
+            )
+        raise MeteorError(f"A channel with name '{name}' exists", "error-duplicate-channel-name")
 
 
 async def create_room(
@@ -115,19 +137,7 @@ async def create_room(
     extra: dict[str, Any] | None = None,
 ) -> Row:
     """Create a public channel or private group; the creator becomes owner (core-api.md §5.5)."""
-    if not _valid_room_name(ctx, name):
-        raise MeteorError(
-            f"{name} is not a valid room name.",
-            "error-invalid-room-name",
-            {"function": "RocketChat.getValidRoomName", "channel_name": name},
-        )
-    existing = await rooms.get_room_by_name(ctx.conn, name)
-    if existing is not None:
-        if existing["archived"]:
-            raise MeteorError(
-                f"There's an archived channel with name {name}", "error-archived-duplicate-name"
-            )
-        raise MeteorError(f"A channel with name '{name}' exists", "error-duplicate-channel-name")
+    await check_room_name(ctx, name)
 
     extra = dict(extra or {})
     broadcast = bool(extra.pop("broadcast", False))
@@ -217,9 +227,7 @@ async def add_member(ctx: Ctx, room: Row, user: Row, *, inviter: Row | None = No
     if await rooms.get_subscription(ctx.conn, room["id"], user["id"]) is not None:
         return False
     await _subscribe(ctx, room, user, roles=[])
-    now = ctx.now()
-    await rooms.update_room(ctx.conn, room["id"], {"users_count": room["users_count"] + 1, "updated_at": now})
-    room["users_count"] += 1
+    room["users_count"] = await rooms.adjust_users_count(ctx.conn, room["id"], 1, ctx.now())
     if inviter is None or inviter["id"] == user["id"]:
         await insert_system_message(ctx, room, "uj", actor=user, text=user["username"] or "")
     else:
@@ -231,10 +239,7 @@ async def add_member(ctx: Ctx, room: Row, user: Row, *, inviter: Row | None = No
 async def remove_member(ctx: Ctx, room: Row, user: Row, *, kicker: Row | None = None) -> None:
     """Unsubscribe `user`: `ul` when they left, `ru` when `kicker` removed them."""
     await rooms.delete_subscription(ctx.conn, room["id"], user["id"])
-    now = ctx.now()
-    count = max(room["users_count"] - 1, 0)
-    await rooms.update_room(ctx.conn, room["id"], {"users_count": count, "updated_at": now})
-    room["users_count"] = count
+    room["users_count"] = await rooms.adjust_users_count(ctx.conn, room["id"], -1, ctx.now())
     if kicker is None or kicker["id"] == user["id"]:
         await insert_system_message(ctx, room, "ul", actor=user, text=user["username"] or "")
     else:

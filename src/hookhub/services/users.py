@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy import update as sql_update
+
 from hookhub.ids import random_id
 from hookhub.services import outbox
 from hookhub.services.context import Ctx
 from hookhub.services.credentials import PasswordHashing
 from hookhub.services.errors import Failure, MeteorError
 from hookhub.services.rooms import join_default_rooms, remove_member
-from hookhub.store import access, rooms, users
+from hookhub.store import access, rooms, tables, users
 from hookhub.store.rows import Row
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -103,9 +106,10 @@ async def insert_user(
         "extra": doc_extra,
     }
     await users.insert_user(ctx.conn, row)
+    # The creation event goes first: a listener must never see a user join before it exists.
+    await outbox.record(ctx, outbox.USER_CREATED, user=row)
     if join_default_channels and username:
         await join_default_rooms(ctx, row)
-    await outbox.record(ctx, outbox.USER_CREATED, user=row)
     return row
 
 
@@ -231,7 +235,15 @@ async def create(ctx: Ctx, hashing: PasswordHashing, actor: Row, body: dict[str,
     )
 
 
-async def update(ctx: Ctx, hashing: PasswordHashing, actor: Row, user_id: str, data: dict[str, Any]) -> Row:
+async def update(
+    ctx: Ctx,
+    hashing: PasswordHashing,
+    actor: Row,
+    user_id: str,
+    data: dict[str, Any],
+    *,
+    confirm_relinquish: bool = False,
+) -> Row:
     """`users.update`: change profile fields, password, roles, activation."""
     target = await users.get_by_id(ctx.conn, user_id)
     is_self = actor["id"] == user_id
@@ -319,11 +331,13 @@ async def update(ctx: Ctx, hashing: PasswordHashing, actor: Row, user_id: str, d
             )
         await _check_roles(ctx, actor, roles, "Editing_user")
         if "admin" in target["roles"] and "admin" not in roles:
-            await _ensure_other_admin(ctx, user_id)
+            await _ensure_other_admin(ctx, user_id, method=_INSERT_OR_UPDATE)
         values["roles"] = roles
     if "active" in data and data["active"] is not None:
-        if not data["active"] and target["active"] and "admin" in target["roles"]:
-            await _ensure_other_admin(ctx, user_id)
+        if not data["active"] and target["active"]:
+            if "admin" in target["roles"]:
+                await _ensure_other_active_admin(ctx, user_id)
+            await relinquish_rooms(ctx, target, confirm=confirm_relinquish)
         values["active"] = bool(data["active"])
     for key in ("bio", "nickname", "statusText", "customFields"):
         if key in data:
@@ -335,6 +349,8 @@ async def update(ctx: Ctx, hashing: PasswordHashing, actor: Row, user_id: str, d
     values["extra"] = extra
     values["updated_at"] = ctx.now()
     await users.update_user(ctx.conn, user_id, values)
+    if "username" in values and target["username"]:
+        await _propagate_username(ctx, user_id, target["username"], values["username"])
     if values.get("active") is False:
         await users.delete_login_tokens(ctx.conn, user_id)
     updated = await users.get_by_id(ctx.conn, user_id)
@@ -342,19 +358,62 @@ async def update(ctx: Ctx, hashing: PasswordHashing, actor: Row, user_id: str, d
     return updated
 
 
-async def _ensure_other_admin(ctx: Ctx, user_id: str) -> None:
+async def _propagate_username(ctx: Ctx, user_id: str, old: str, new: str) -> None:
+    """Rocket.Chat rewrites a renamed user's username wherever documents copy it (memberships,
+    messages, rooms they created, direct-message names); otherwise history and memberships
+    would keep showing, and integrations would receive, the old name."""
+    conn = ctx.conn
+    subs, msgs, room_table = tables.subscriptions, tables.messages, tables.rooms
+    await conn.execute(sql_update(subs).where(subs.c.user_id == user_id).values(username=new))
+    await conn.execute(sql_update(msgs).where(msgs.c.u_id == user_id).values(u_username=new))
+    await conn.execute(sql_update(msgs).where(msgs.c.edited_by_id == user_id).values(edited_by_username=new))
+    await conn.execute(
+        sql_update(room_table).where(room_table.c.creator_id == user_id).values(creator_username=new)
+    )
+    for sub in await rooms.user_subscriptions(conn, user_id, types=["d"]):
+        room = await rooms.get_room(conn, sub["rid"])
+        if room is None:
+            continue
+        if room["usernames"]:
+            renamed = [new if u == old else u for u in room["usernames"]]
+            await rooms.update_room(conn, room["id"], {"usernames": renamed})
+        # The other members' subscription is named after their peers' usernames.
+        peers = await conn.execute(
+            select(subs.c.user_id, subs.c.name).where(subs.c.rid == room["id"], subs.c.user_id != user_id)
+        )
+        for peer_id, name in peers.all():
+            if name is None:
+                continue
+            parts = [new if part == old else part for part in name.split(", ")]
+            await rooms.update_subscription(conn, room["id"], peer_id, {"name": ", ".join(parts)})
+
+
+async def _ensure_other_admin(ctx: Ctx, user_id: str, *, method: str) -> None:
+    """Rocket.Chat refuses to drop the last holder of `admin` (active or not) from the role."""
+    if not [u for u in await users.list_with_role(ctx.conn, "admin") if u["id"] != user_id]:
+        raise MeteorError(
+            "Leaving the app without admins is not allowed",
+            "error-action-not-allowed",
+            {"method": method, "action": "Remove_last_admin"},
+        )
+
+
+async def _ensure_other_active_admin(ctx: Ctx, user_id: str) -> None:
+    """Deactivation counts only active admins (RC's setUserActiveStatus, details included)."""
     admins = [u for u in await users.list_with_role(ctx.conn, "admin") if u["active"] and u["id"] != user_id]
     if not admins:
         raise MeteorError(
             "Leaving the app without an active admin is not allowed",
             "error-action-not-allowed",
-            {"method": "setUserActiveStatus", "action": "Change_Active_Status"},
+            {"method": "removeUserFromRole", "action": "Remove_last_admin"},
         )
 
 
-async def set_active_status(ctx: Ctx, target: Row, active: bool) -> Row:
-    if not active and target["active"] and "admin" in target["roles"]:
-        await _ensure_other_admin(ctx, target["id"])
+async def set_active_status(ctx: Ctx, target: Row, active: bool, *, confirm_relinquish: bool = False) -> Row:
+    if not active and target["active"]:
+        if "admin" in target["roles"]:
+            await _ensure_other_active_admin(ctx, target["id"])
+        await relinquish_rooms(ctx, target, confirm=confirm_relinquish)
     await users.update_user(ctx.conn, target["id"], {"active": active, "updated_at": ctx.now()})
     if not active:
         await users.delete_login_tokens(ctx.conn, target["id"])
@@ -363,16 +422,69 @@ async def set_active_status(ctx: Ctx, target: Row, active: bool) -> Row:
     return row
 
 
-async def delete(ctx: Ctx, target: Row) -> None:
-    """Remove a user and their memberships. The last admin cannot be removed."""
+async def delete(ctx: Ctx, target: Row, *, confirm_relinquish: bool = False) -> None:
+    """Remove a user and their memberships (RC's deleteUser). The last admin cannot be removed;
+    the last owner of rooms must confirm handing them over (`confirmRelinquish`)."""
     if "admin" in target["roles"]:
-        admins = [u for u in await users.list_with_role(ctx.conn, "admin") if u["id"] != target["id"]]
-        if not admins:
-            raise MeteorError(
-                "You need to have at least one admin", "error-admin-required", {"method": "deleteUser"}
-            )
+        await _ensure_other_admin(ctx, target["id"], method="deleteUser")
+    await relinquish_rooms(ctx, target, confirm=confirm_relinquish)
     for sub in await rooms.user_subscriptions(ctx.conn, target["id"]):
         room = await rooms.get_room(ctx.conn, sub["rid"])
         if room is not None and room["t"] in ("c", "p"):
             await remove_member(ctx, room, target)
     await users.delete_user(ctx.conn, target["id"])
+
+
+async def _single_owned_rooms(ctx: Ctx, user: Row) -> tuple[list[Row], list[Row]]:
+    """Rooms where `user` is the only owner: (those with other members, those without)."""
+    change_owner: list[Row] = []
+    remove: list[Row] = []
+    for sub in await rooms.user_subscriptions(ctx.conn, user["id"], types=["c", "p"]):
+        if "owner" not in sub["roles"]:
+            continue
+        owners = [
+            s for s in await rooms.subscriptions_with_roles(ctx.conn, sub["rid"]) if "owner" in s["roles"]
+        ]
+        if len(owners) != 1:
+            continue
+        room = await rooms.get_room(ctx.conn, sub["rid"])
+        if room is None:
+            continue
+        if await rooms.count_members(ctx.conn, room["id"]) > 1:
+            change_owner.append(room)
+        else:
+            remove.append(room)
+    return change_owner, remove
+
+
+async def relinquish_rooms(ctx: Ctx, user: Row, *, confirm: bool) -> None:
+    """RC's last-owner rule for deleting or deactivating a user: without confirmation refuse and
+    name the rooms; with it, the longest-standing other member becomes owner, and rooms nobody
+    else is in are deleted."""
+    change_owner, remove = await _single_owned_rooms(ctx, user)
+    if not change_owner and not remove:
+        return
+    if not confirm:
+        raise MeteorError(
+            None,
+            "user-last-owner",
+            {
+                "shouldChangeOwner": [r["fname"] or r["name"] for r in change_owner],
+                "shouldBeRemoved": [r["fname"] or r["name"] for r in remove],
+            },
+        )
+    subs = tables.subscriptions
+    for room in change_owner:
+        heir = (
+            await ctx.conn.execute(
+                select(subs.c.user_id, subs.c.roles)
+                .where(subs.c.rid == room["id"], subs.c.user_id != user["id"])
+                .order_by(subs.c.ts, subs.c.id)
+                .limit(1)
+            )
+        ).first()
+        if heir is not None:
+            roles = [*list(heir.roles or []), "owner"]
+            await rooms.update_subscription(ctx.conn, room["id"], heir.user_id, {"roles": roles})
+    for room in remove:
+        await rooms.delete_room(ctx.conn, room["id"], room["t"], ctx.now())

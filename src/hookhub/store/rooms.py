@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, delete, func, insert, or_, select, type_coerce, update
+from sqlalchemy import ColumnElement, Text, case, delete, func, insert, or_, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookhub.store.rows import Row, all_rows, one_or_none
@@ -119,6 +119,26 @@ async def subscriptions_with_roles(conn: AsyncConnection, room_id: str) -> list[
     return all_rows(await conn.execute(stmt))
 
 
+async def role_holders(conn: AsyncConnection, room_id: str) -> list[Row]:
+    """Subscriptions holding room roles, with the member's display name as `user_name`, by
+    username."""
+    stmt = (
+        select(subscriptions, users.c.name.label("user_name"))
+        .join(users, users.c.id == subscriptions.c.user_id)
+        .where(subscriptions.c.rid == room_id, type_coerce(subscriptions.c.roles, Text) != "[]")
+        .order_by(subscriptions.c.username, subscriptions.c.id)
+    )
+    return all_rows(await conn.execute(stmt))
+
+
+async def online_members(conn: AsyncConnection, room_id: str) -> list[Row]:
+    """Members whose presence is anything but offline, as user rows, by username."""
+    rows, _ = await list_members(
+        conn, room_id, where=[users.c.status != "offline"], order_by=[users.c.username_lower]
+    )
+    return rows
+
+
 async def count_members(conn: AsyncConnection, room_id: str) -> int:
     stmt = select(func.count()).select_from(subscriptions).where(subscriptions.c.rid == room_id)
     return int((await conn.execute(stmt)).scalar_one())
@@ -158,3 +178,105 @@ async def list_members(
     if limit is not None:
         stmt = stmt.limit(limit)
     return all_rows(await conn.execute(stmt)), total
+
+
+# Rocket.Chat room field -> column, for the `sort` query parameter of room lists.
+_ROOM_SORT: dict[str, Any] = {
+    "name": rooms.c.name,
+    "fname": rooms.c.fname,
+    "ts": rooms.c.ts,
+    "_updatedAt": rooms.c.updated_at,
+    "usersCount": rooms.c.users_count,
+    "msgs": rooms.c.msgs,
+    "lm": rooms.c.lm,
+    "_id": rooms.c.id,
+    "t": rooms.c.t,
+    "ro": rooms.c.ro,
+    "default": rooms.c.is_default,
+    "archived": rooms.c.archived,
+}
+
+
+def room_order(sort: dict[str, int] | None) -> list[Any]:
+    """ORDER BY for an RC sort object (default `{name: 1}`); unknown fields are ignored."""
+    spec = sort or {"name": 1}
+    order = [
+        _ROOM_SORT[k].asc() if v == 1 else _ROOM_SORT[k].desc() for k, v in spec.items() if k in _ROOM_SORT
+    ]
+    return order or [rooms.c.name.asc()]
+
+
+async def list_rooms_of_type(
+    conn: AsyncConnection,
+    t: str,
+    *,
+    member_id: str | None = None,
+    team_visible_to: str | None = None,
+    sort: dict[str, int] | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> tuple[list[Row], int]:
+    """Rooms of type `t`; with `member_id` only those that user belongs to; with
+    `team_visible_to` team rooms only when that user is a member of them."""
+    where: list[ColumnElement[bool]] = [rooms.c.t == t]
+    if member_id is not None:
+        where.append(rooms.c.id.in_(member_room_ids(member_id)))
+    if team_visible_to is not None:
+        where.append(or_(rooms.c.team_id.is_(None), rooms.c.id.in_(member_room_ids(team_visible_to))))
+    return await list_rooms(conn, where=where, order_by=room_order(sort), offset=offset, limit=limit)
+
+
+async def room_members(
+    conn: AsyncConnection,
+    room_id: str,
+    *,
+    text: str | None = None,
+    statuses: Sequence[str] = (),
+    descending: bool = False,
+    offset: int = 0,
+    limit: int | None = None,
+) -> tuple[list[Row], int]:
+    """A page of a room's members ordered by username; `text` filters on username or name
+    (case-insensitive substring), `statuses` on presence."""
+    where: list[ColumnElement[bool]] = []
+    if text:
+        pattern = f"%{_escape_like(text.lower())}%"
+        where.append(
+            or_(
+                users.c.username_lower.like(pattern, escape="\\"),
+                func.lower(users.c.name).like(pattern, escape="\\"),
+            )
+        )
+    if statuses:
+        where.append(users.c.status.in_(list(statuses)))
+    column = users.c.username_lower
+    return await list_members(
+        conn,
+        room_id,
+        where=where,
+        order_by=[column.desc() if descending else column.asc()],
+        offset=offset,
+        limit=limit,
+    )
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def count_role_holders(conn: AsyncConnection, room_id: str, role: str) -> int:
+    return sum(1 for s in await subscriptions_with_roles(conn, room_id) if role in s["roles"])
+
+
+async def adjust_users_count(conn: AsyncConnection, room_id: str, delta: int, when: datetime) -> int:
+    """Add `delta` members in SQL (not read-modify-write, so concurrent joins all count);
+    returns the new count."""
+    added = rooms.c.users_count + delta
+    await conn.execute(
+        update(rooms)
+        .where(rooms.c.id == room_id)
+        # CASE rather than max()/greatest(): one spelling for SQLite and PostgreSQL
+        .values(users_count=case((added < 0, 0), else_=added), updated_at=when)
+    )
+    stmt = select(rooms.c.users_count).where(rooms.c.id == room_id)
+    return int((await conn.execute(stmt)).scalar_one_or_none() or 0)
