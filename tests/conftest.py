@@ -3,6 +3,7 @@ small Rocket.Chat-speaking client."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,8 +22,18 @@ FAST_HASHING = {"argon2_time_cost": 1, "argon2_memory_kib": 64}
 
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "hookhub.sqlite3"
+    """Migrated and bootstrapped once; each test starts from a copy (bootstrap then finds
+    everything in place, as on a server's second start)."""
+    directory = tmp_path_factory.mktemp("template")
+    path = directory / "hookhub.sqlite3"
     upgrade(f"sqlite+aiosqlite:///{path}")
+
+    async def _bootstrap() -> None:
+        template_hub = Hub(make_settings(directory))
+        await template_hub.start()
+        await template_hub.close()
+
+    asyncio.run(_bootstrap())
     return path
 
 

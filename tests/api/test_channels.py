@@ -11,6 +11,7 @@ from hookhub.hub import Hub
 from hookhub.ids import iso
 from hookhub.services.messages import insert_message
 from hookhub.store import access, events, messages, rooms, users
+from hookhub.store.tables import messages as messages_table
 from tests.conftest import RC, assert_error, assert_ok
 
 ALREADY_SAME = "is the same as what it would be changed to."
@@ -53,9 +54,8 @@ async def post_message(hub: Hub, room_id: str, user_id: str, text: str, **extra:
 
 async def room_messages(hub: Hub, room_id: str) -> list[dict[str, Any]]:
     async with hub.tx(write=False) as ctx:
-        table = messages.messages
         rows, _ = await messages.list_messages(
-            ctx.conn, where=[table.c.rid == room_id], order_by=[table.c.ts]
+            ctx.conn, where=[messages_table.c.rid == room_id], order_by=[messages_table.c.ts]
         )
     return rows
 

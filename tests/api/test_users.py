@@ -752,6 +752,47 @@ async def test_personal_access_tokens_need_permission(hub: Hub, alice: RC) -> No
     assert_error(r, 403, "User does not have the permissions required for this action [error-unauthorized]")
 
 
+# -- users.createToken --------------------------------------------------------------------------
+
+TOKEN_SECRET = {"create_tokens_secret": "1234567890abcdef"}
+
+
+async def me_with(anon: RC, user_id: str, token: str) -> httpx.Response:
+    return await anon.http.get("/api/v1/me", headers={"X-User-Id": user_id, "X-Auth-Token": token})
+
+
+@pytest.mark.parametrize("settings_overrides", [TOKEN_SECRET])
+async def test_create_token_for_another_user(admin: RC, alice: RC, anon: RC) -> None:
+    body = assert_ok(await admin.post("users.createToken", userId=alice.user_id, secret="1234567890abcdef"))
+    assert body["data"]["userId"] == alice.user_id
+    assert (
+        assert_ok(await me_with(anon, body["data"]["userId"], body["data"]["authToken"]))["username"]
+        == "alice"
+    )
+    by_name = assert_ok(await admin.post("users.createToken", username="alice", secret="1234567890abcdef"))
+    assert by_name["data"]["authToken"] != body["data"]["authToken"]
+
+
+@pytest.mark.parametrize("settings_overrides", [TOKEN_SECRET])
+async def test_create_token_rules(alice: RC, bob: RC) -> None:
+    refused = "Not authorized [error-not-authorized]"
+    for secret in ("wrong", None):
+        r = await alice.post("users.createToken", userId=alice.user_id, secret=secret)
+        assert_error(r, 400, refused, "error-not-authorized")
+    # for oneself the secret suffices; for others user-generate-access-token is needed too
+    assert_ok(await alice.post("users.createToken", userId=alice.user_id, secret="1234567890abcdef"))
+    r = await alice.post("users.createToken", userId=bob.user_id, secret="1234567890abcdef")
+    assert_error(r, 400, refused, "error-not-authorized")
+    r = await alice.post("users.createToken", username="ghost", secret="1234567890abcdef")
+    assert r.json()["errorType"] == "error-invalid-user"
+
+
+async def test_create_token_disabled_without_server_secret(admin: RC, alice: RC) -> None:
+    for secret in ("", "anything"):
+        r = await admin.post("users.createToken", userId=alice.user_id, secret=secret)
+        assert_error(r, 400, "Not authorized [error-not-authorized]", "error-not-authorized")
+
+
 # -- secrets never leak --------------------------------------------------------------------------
 
 

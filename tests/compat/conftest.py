@@ -11,10 +11,15 @@ from rocketchat_API.rocketchat import RocketChat
 
 from tests.e2e.conftest import ADMIN_PASS, ADMIN_USERNAME, Server, start_server
 
+CREATE_TOKENS_SECRET = "1234567890abcdef"
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start_server(tmp_path_factory.mktemp("compat") / "data")
+    # The client's own CI runs Rocket.Chat with this secret for users.createToken.
+    running = start_server(
+        tmp_path_factory.mktemp("compat") / "data", CREATE_TOKENS_FOR_USERS_SECRET=CREATE_TOKENS_SECRET
+    )
     try:
         yield running
     finally:

@@ -13,7 +13,7 @@ from rocketchat_API.APIExceptions.RocketExceptions import (
 )
 from rocketchat_API.rocketchat import RocketChat
 
-from tests.compat.conftest import connect
+from tests.compat.conftest import CREATE_TOKENS_SECRET, connect
 from tests.e2e.conftest import ADMIN_PASS, ADMIN_USERNAME, Server
 
 _names = itertools.count()
@@ -133,6 +133,19 @@ def test_users_list_pagination(rocket: RocketChat, member: tuple[RocketChat, dic
     assert member[1]["_id"] in {u["_id"] for u in everyone}
 
 
+def test_users_create_token(
+    server: Server, rocket: RocketChat, member: tuple[RocketChat, dict[str, str]]
+) -> None:
+    user_id = member[1]["_id"]
+    data = rocket.users_create_token(user_id, CREATE_TOKENS_SECRET)["data"]
+    assert data["userId"] == user_id
+    as_member = connect(server, user_id=data["userId"], auth_token=data["authToken"])
+    assert as_member.me()["_id"] == user_id
+    with pytest.raises(RocketApiException) as info:
+        rocket.users_create_token(user_id, "wrong-secret")
+    assert info.value.error_type == "error-not-authorized"
+
+
 # -- channels, messages -------------------------------------------------------------------------
 
 
@@ -218,3 +231,75 @@ def test_groups_post_and_history(rocket: RocketChat) -> None:
     rocket.chat_post_message("secret", room_id=room_id)
     history = list(rocket.groups_history(room_id))
     assert [m["msg"] for m in history] == ["secret"]
+
+
+# -- more of the client's surface, as its own test-suite uses it (core-api.md §5 to §10) ---------
+
+
+def test_rooms_info_general(rocket: RocketChat) -> None:
+    assert rocket.rooms_info(room_name="general")["room"]["_id"] == "GENERAL"
+    assert rocket.rooms_info(room_id="GENERAL")["room"]["_id"] == "GENERAL"
+
+
+def test_chat_update_get_delete(rocket: RocketChat) -> None:
+    posted = rocket.chat_post_message("hello", channel="GENERAL")
+    msg_id = posted["message"]["_id"]
+    # the client hands back the `channel` string it got, which equals the room id for GENERAL
+    updated = rocket.chat_update(posted["channel"], msg_id, "hello again")
+    assert updated["message"]["msg"] == "hello again"
+    assert rocket.chat_get_message(msg_id)["message"]["msg"] == "hello again"
+    deleted = rocket.chat_delete("GENERAL", msg_id)
+    assert deleted["_id"] == msg_id
+    with pytest.raises(RocketApiException):
+        rocket.chat_get_message(msg_id)
+
+
+def test_direct_messages(rocket: RocketChat, member: tuple[RocketChat, dict[str, str]]) -> None:
+    client, user = member
+    room = rocket.dm_create(user["username"])["room"]
+    assert room["t"] == "d" and room["_id"] == room["rid"]
+    assert rocket.dm_create(user["username"])["room"]["_id"] == room["_id"]
+    rocket.chat_post_message("psst", channel=f"@{user['username']}")
+    assert [m["msg"] for m in client.dm_history(room["_id"])] == ["psst"]
+    assert room["_id"] in [r["_id"] for r in client.dm_list()]
+
+
+def test_channel_membership(rocket: RocketChat, member: tuple[RocketChat, dict[str, str]]) -> None:
+    client, user = member
+    room_id = rocket.channels_create(unique("members"))["channel"]["_id"]
+    client.channels_join(room_id, None)
+    assert user["_id"] in [m["_id"] for m in rocket.channels_members(room_id)]
+    client.channels_leave(room_id)
+    assert user["_id"] not in [m["_id"] for m in rocket.channels_members(room_id)]
+    rocket.channels_invite(room_id, user["_id"])
+    assert user["_id"] in [m["_id"] for m in rocket.channels_members(room_id)]
+    rocket.channels_kick(room_id, user["_id"])
+    assert user["_id"] not in [m["_id"] for m in rocket.channels_members(room_id)]
+    assert rocket.channels_delete(room_id=room_id)["success"] is True
+    with pytest.raises(RocketApiException):
+        rocket.channels_info(room_id=room_id)
+
+
+def test_group_membership(rocket: RocketChat, member: tuple[RocketChat, dict[str, str]]) -> None:
+    client, user = member
+    name = unique("members-group")
+    room_id = rocket.groups_create(name)["group"]["_id"]
+    assert rocket.groups_info(room_id=room_id)["group"]["name"] == name
+    with pytest.raises(RocketApiException) as info:
+        rocket.groups_leave(room_id)
+    assert info.value.error_type == "error-you-are-last-owner"
+    rocket.groups_invite(room_id, user["_id"])
+    assert name in [g["name"] for g in client.groups_list()]
+    rocket.groups_kick(room_id, user["_id"])
+    assert name not in [g["name"] for g in client.groups_list()]
+    assert rocket.groups_delete(room_id=room_id)["success"] is True
+    assert name not in [g["name"] for g in rocket.groups_list()]
+
+
+def test_permissions_and_roles(rocket: RocketChat) -> None:
+    listed = rocket.permissions_list_all()
+    assert "update" in listed and "remove" in listed
+    assert {"_id", "roles"} <= listed["update"][0].keys()
+    roles = {r["_id"]: r for r in rocket.roles_list()["roles"]}
+    assert roles["admin"]["scope"] == "Users"
+    assert roles["owner"]["scope"] == "Subscriptions"

@@ -140,6 +140,17 @@ def server(data_dir: Path) -> Iterator[Server]:
             running.stop()
 
 
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for a module's tests that neither stop it nor depend on a fresh database."""
+    running = start_server(tmp_path_factory.mktemp("shared") / "data")
+    try:
+        yield running
+    finally:
+        if running.proc.poll() is None:
+            running.stop()
+
+
 class Client:
     """A small synchronous Rocket.Chat client over real HTTP."""
 

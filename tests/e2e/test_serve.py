@@ -34,16 +34,16 @@ def ok(r: httpx.Response) -> dict[str, Any]:
     return body
 
 
-def test_info_over_real_http(server: Server) -> None:
-    r = http_get(f"{server.base_url}/api/info", timeout=5)
+def test_info_over_real_http(shared_server: Server) -> None:
+    r = http_get(f"{shared_server.base_url}/api/info", timeout=5)
     body = ok(r)
     assert body["version"].count(".") == 1
     assert r.headers["cache-control"] == "no-store"
     assert "server" not in r.headers
 
 
-def test_unknown_route_and_no_auth(server: Server) -> None:
-    with Client(server.base_url) as anon:
+def test_unknown_route_and_no_auth(shared_server: Server) -> None:
+    with Client(shared_server.base_url) as anon:
         r = anon.get("me")
         assert r.status_code == 401
         assert r.json()["error"] == "You must be logged in to do this."
@@ -101,17 +101,17 @@ def test_full_flow_then_restart_keeps_data(server: Server, data_dir: Path) -> No
         assert again.stop() == 0, again.log()
 
 
-def test_concurrent_writes_all_succeed(server: Server) -> None:
+def test_concurrent_writes_all_succeed(shared_server: Server) -> None:
     """Parallel writers over real connections: SQLite's single writer must queue them
     (BEGIN IMMEDIATE + busy timeout), never answer "database is locked"."""
-    with Client(server.base_url) as admin:
+    with Client(shared_server.base_url) as admin:
         admin.login(ADMIN_USERNAME, ADMIN_PASS)
         headers = dict(admin.headers)
         room_id = ok(admin.post("channels.create", name="busy-room"))["channel"]["_id"]
 
     def post(i: int) -> int:
         r = http_post(
-            f"{server.base_url}/api/v1/chat.postMessage",
+            f"{shared_server.base_url}/api/v1/chat.postMessage",
             json={"roomId": room_id, "text": f"message {i}"},
             headers=headers,
             timeout=30,
@@ -120,7 +120,7 @@ def test_concurrent_writes_all_succeed(server: Server) -> None:
 
     def register(i: int) -> int:
         body = {"username": f"crowd{i}", "email": f"crowd{i}@example.com", "pass": "crowd-pw-1"}
-        return http_post(f"{server.base_url}/api/v1/users.register", json=body, timeout=30).status_code
+        return http_post(f"{shared_server.base_url}/api/v1/users.register", json=body, timeout=30).status_code
 
     with ThreadPoolExecutor(max_workers=12) as pool:
         posts = list(pool.map(post, range(30)))
@@ -128,19 +128,13 @@ def test_concurrent_writes_all_succeed(server: Server) -> None:
     assert posts == [200] * 30
     assert registrations == [200] * 12
 
-    with Client(server.base_url) as admin:
+    with Client(shared_server.base_url) as admin:
         admin.login(ADMIN_USERNAME, ADMIN_PASS)
         body = ok(admin.get("channels.messages", roomId=room_id, count=0))
         assert sorted(m["msg"] for m in body["messages"]) == sorted(f"message {i}" for i in range(30))
         assert ok(admin.get("channels.info", roomId=room_id))["channel"]["msgs"] == 30
         users = ok(admin.get("users.list", count=0))["users"]
         assert len([u for u in users if u["username"].startswith("crowd")]) == 12
-
-
-def test_sigterm_exits_zero_promptly(server: Server) -> None:
-    with Client(server.base_url) as admin:
-        admin.login(ADMIN_USERNAME, ADMIN_PASS)
-    assert server.stop(timeout=5) == 0, server.log()
 
 
 def test_sigterm_lets_the_in_flight_request_finish(data_dir: Path) -> None:
@@ -168,11 +162,11 @@ def test_sigterm_lets_the_in_flight_request_finish(data_dir: Path) -> None:
             slow.stop(signal.SIGKILL)
 
 
-def test_restart_keeps_tokens_valid(server: Server, data_dir: Path) -> None:
+def test_sigterm_exits_zero_promptly_and_tokens_survive_a_restart(server: Server, data_dir: Path) -> None:
     with Client(server.base_url) as admin:
         admin.login(ADMIN_USERNAME, ADMIN_PASS)
         headers = dict(admin.headers)
-    assert server.stop() == 0
+    assert server.stop(timeout=5) == 0, server.log()
     again = start_server(data_dir)
     try:
         r = http_get(f"{again.base_url}/api/v1/me", headers=headers, timeout=5)
@@ -196,10 +190,8 @@ def _run_serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     ("env", "variable"),
     [
         ({"HOOKHUB_PORT": "abc"}, "HOOKHUB_PORT"),
-        ({"HOOKHUB_PORT": "70000"}, "HOOKHUB_PORT"),
         ({"HOOKHUB_DATABASE_URL": "mysql://nope"}, "HOOKHUB_DATABASE_URL"),
         ({"HOOKHUB_LOG_LEVEL": "verbose"}, "HOOKHUB_LOG_LEVEL"),
-        ({"HOOKHUB_API_ALLOW_INFINITE_COUNT": "perhaps"}, "HOOKHUB_API_ALLOW_INFINITE_COUNT"),
     ],
 )
 def test_bad_setting_is_refused_with_one_line(tmp_path: Path, env: dict[str, str], variable: str) -> None:
@@ -241,9 +233,9 @@ def test_unreachable_database_is_one_line_without_the_password(tmp_path: Path) -
     assert "Db-Secret-9" not in result.stderr + result.stdout
 
 
-def test_port_already_taken_exits_non_zero(server: Server, tmp_path: Path) -> None:
+def test_port_already_taken_exits_non_zero(shared_server: Server, tmp_path: Path) -> None:
     result = subprocess.run(
-        hookhub_command("serve", "--port", str(server.port)),
+        hookhub_command("serve", "--port", str(shared_server.port)),
         env=server_env(tmp_path / "other"),
         capture_output=True,
         text=True,
@@ -253,7 +245,7 @@ def test_port_already_taken_exits_non_zero(server: Server, tmp_path: Path) -> No
     assert result.returncode != 0
     assert "address already in use" in (result.stderr + result.stdout).lower()
     # the first server is unaffected
-    assert http_get(f"{server.base_url}/api/info", timeout=5).status_code == 200
+    assert http_get(f"{shared_server.base_url}/api/info", timeout=5).status_code == 200
 
 
 def test_migrate_command(tmp_path: Path) -> None:

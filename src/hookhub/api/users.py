@@ -192,6 +192,21 @@ async def delete(hub: HubDep, caller: CallerDep, body: UserTargetBody) -> Respon
     return ok()
 
 
+class CreateTokenBody(Body):
+    userId: str | None = None
+    username: str | None = None
+    user: str | None = None
+    secret: str | None = None
+
+
+@router.post("/api/v1/users.createToken", summary="Issue a login token for a user (needs the server secret)")
+async def create_token(hub: HubDep, caller: CallerDep, body: CreateTokenBody) -> Response:
+    async with hub.tx() as ctx:
+        target = await user_service.find_user_param(ctx, body.userId, body.username, body.user)
+        token = await auth.create_token_for(ctx, caller.user, target, body.secret)
+    return ok({"data": {"userId": target["id"], "authToken": token}})
+
+
 class ActiveStatusBody(StrictBody):
     userId: str = Field(min_length=1)
     activeStatus: bool

@@ -6,7 +6,7 @@ from typing import Any
 
 from hookhub.ids import random_id, random_token
 from hookhub.services.context import Ctx
-from hookhub.services.credentials import PasswordHashing, hash_token
+from hookhub.services.credentials import PasswordHashing, hash_token, tokens_equal
 from hookhub.services.errors import Failure, LoginFailed, MeteorError
 from hookhub.store import users
 from hookhub.store.rows import Row
@@ -83,6 +83,19 @@ def _check_can_login(user: Row) -> None:
 
 async def logout(ctx: Ctx, token: str) -> None:
     await users.delete_token_by_hash(ctx.conn, hash_token(token))
+
+
+async def create_token_for(ctx: Ctx, caller: Row, target: Row, secret: str | None) -> str:
+    """`users.createToken` (Rocket.Chat 8.x): a normal login token for `target`, only with the
+    server's CREATE_TOKENS_FOR_USERS_SECRET, and for someone else only with
+    `user-generate-access-token`. Both refusals read the same, as in Rocket.Chat."""
+    expected = ctx.settings.create_tokens_secret
+    allowed = bool(expected) and isinstance(secret, str) and tokens_equal(secret, expected or "")
+    if allowed and caller["id"] != target["id"]:
+        allowed = await ctx.can(caller, "user-generate-access-token")
+    if not allowed:
+        raise MeteorError("Not authorized", "error-not-authorized")
+    return await issue_login_token(ctx, target)
 
 
 async def generate_personal_token(ctx: Ctx, user: Row, name: str, bypass_two_factor: bool) -> str:

@@ -563,8 +563,9 @@ async def counters_subject(ctx: Ctx, caller: Row, user_id: str | None) -> tuple[
 
 async def counters(ctx: Ctx, room: Row, subject_id: str, *, admin: bool) -> dict[str, Any]:
     """`*.counters`. Room figures are shown to members and room administrators only, the
-    unread figures to members only. Unreads are counted from the messages since the member last
-    read the room (RC's own formula); mentions are not tracked, so a member has 0."""
+    unread figures to members only. Unreads are the visible messages since the member last read
+    the room, system ones included (RC's own formula); the subscription's stored `unread` is not
+    kept up to date, so it is not used. Mentions are not tracked: a member has 0."""
     sub = await rooms.get_subscription(ctx.conn, room["id"], subject_id)
     body: dict[str, Any] = {
         "joined": sub is not None,
