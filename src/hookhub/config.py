@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     admin_email: Annotated[str | None, Field(validation_alias="ADMIN_EMAIL")] = None
     admin_name: Annotated[str | None, Field(validation_alias="ADMIN_NAME")] = None
     admin_email_verified: Annotated[bool, Field(validation_alias="ADMIN_EMAIL_VERIFIED")] = False
+    # Rocket.Chat's TEST_MODE: (re)creates the admin its own end-to-end suite logs in with.
+    test_mode: Annotated[bool, Field(validation_alias="TEST_MODE")] = False
 
     # Rocket.Chat settings that change core behaviour (core-api.md §12).
     registration_form: Annotated[

@@ -240,3 +240,37 @@ async def test_oldest_user_becomes_admin_when_none_is_left(hub: Hub, settings: S
     assert one is not None and two is not None
     assert one["roles"] == ["user", "admin"]
     assert two["roles"] == ["user"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"test_mode": True}])
+async def test_test_mode_creates_rocketchat_test_admin(hub: Hub, settings: Settings) -> None:
+    # Rocket.Chat's own REST suite logs in as this user with its id as the password
+    async with hub.tx() as ctx:
+        user, _token = await auth.login(
+            ctx,
+            hub.hashing,
+            {"user": "rocketchat.internal.admin.test", "password": "rocketchat.internal.admin.test"},
+        )
+    assert user["id"] == "rocketchat.internal.admin.test"
+    assert "admin" in user["roles"]
+    async with hub.tx(write=False) as ctx:
+        assert await rooms.get_subscription(ctx.conn, "GENERAL", user["id"]) is not None
+    # a later start restores the password and the role even after they were changed
+    async with hub.tx() as ctx:
+        await users.update_user(ctx.conn, user["id"], {"roles": ["user"], "password_hash": None})
+    again = await restart(settings)
+    try:
+        async with again.tx() as ctx:
+            user, _token = await auth.login(
+                ctx,
+                again.hashing,
+                {"user": "rocketchat.internal.admin.test", "password": "rocketchat.internal.admin.test"},
+            )
+        assert "admin" in user["roles"]
+    finally:
+        await again.close()
+
+
+async def test_without_test_mode_there_is_no_test_admin(hub: Hub) -> None:
+    async with hub.tx(write=False) as ctx:
+        assert await users.get_by_id(ctx.conn, "rocketchat.internal.admin.test") is None

@@ -205,3 +205,15 @@ def test_whole_body_missing_and_invalid_json() -> None:
 def test_unknown_error_type_falls_back_to_pydantic_message() -> None:
     assert ajv_messages([{"loc": ("query", "x"), "type": "weird", "msg": "is odd"}]) == ["/x is odd"]
     assert ajv_messages([{"loc": (), "type": "weird"}]) == ["is invalid"]
+
+
+def test_union_field_is_one_message_listing_every_type() -> None:
+    # pydantic reports each branch of `str | dict` separately; ajv words it once
+    assert messages_for({"roomId": "r", "mixed": 5}) == ["/mixed must be string,object"]
+
+
+def test_union_field_next_to_a_plain_type_error_stays_separate() -> None:
+    assert messages_for({"roomId": "r", "mixed": 5, "flag": "yes"}) == [
+        "/flag must be boolean",
+        "/mixed must be string,object",
+    ]

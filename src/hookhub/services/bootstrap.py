@@ -112,7 +112,40 @@ async def bootstrap(ctx: Ctx, hashing: PasswordHashing) -> None:
             await join_default_rooms(ctx, admin)
             log.info("created admin %r from ADMIN_PASS", username)
 
+    if settings.test_mode:
+        await _ensure_test_admin(ctx, hashing)
+
     if not await users.any_with_role(ctx.conn, "admin"):
         oldest = await users.oldest_user(ctx.conn)
         if oldest is not None:
             await users.update_user(ctx.conn, oldest["id"], {"roles": [*oldest["roles"], "admin"]})
+
+
+TEST_ADMIN = "rocketchat.internal.admin.test"
+
+
+async def _ensure_test_admin(ctx: Ctx, hashing: PasswordHashing) -> None:
+    """TEST_MODE (core-api.md §11 step 8): the admin Rocket.Chat's REST tests use, whose
+    password is its own id. Recreated on every start so a test run can rely on it."""
+    password_hash = await hashing.hash(TEST_ADMIN)
+    existing = await users.get_by_id(ctx.conn, TEST_ADMIN)
+    if existing is not None:
+        roles = existing["roles"] if "admin" in existing["roles"] else [*existing["roles"], "admin"]
+        await users.update_user(
+            ctx.conn, TEST_ADMIN, {"password_hash": password_hash, "roles": roles, "active": True}
+        )
+        return
+    if await users.get_by_username(ctx.conn, TEST_ADMIN) is not None:
+        log.warning("TEST_MODE: username %s is taken by another user; not created", TEST_ADMIN)
+        return
+    await insert_user(
+        ctx,
+        user_id=TEST_ADMIN,
+        username=TEST_ADMIN,
+        name="RocketChat Internal Admin Test",
+        email=f"{TEST_ADMIN}@rocket.chat",
+        email_verified=True,
+        password_hash=password_hash,
+        roles=["admin"],
+        admin_if_first=False,
+    )

@@ -21,7 +21,9 @@ class HookhubError(Exception):
 class MeteorError(HookhubError):
     """Rocket.Chat's `Meteor.Error(type, reason, details)`: `error` is "<reason> [<type>]"."""
 
-    def __init__(self, reason: str | None, error_type: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, reason: str | None, error_type: str | int, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(reason or error_type)
         self.reason = reason
         self.error_type = error_type

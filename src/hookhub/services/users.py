@@ -136,7 +136,8 @@ async def register(ctx: Ctx, hashing: PasswordHashing, body: dict[str, Any]) -> 
     if not valid_email(email):
         raise MeteorError(f"Invalid email {email}", "error-invalid-email")
     if await users.get_by_email(ctx.conn, email) is not None:
-        raise MeteorError("Email already exists.", "403")
+        # Meteor accounts' own error: a numeric code, which Rocket.Chat sends as a number
+        raise MeteorError("Email already exists.", 403)
     extra: dict[str, Any] = {}
     if isinstance(body.get("customFields"), dict):
         extra["customFields"] = body["customFields"]

@@ -72,7 +72,7 @@ async def count_with_role(conn: AsyncConnection, role: str, *, active_only: bool
 
 
 async def oldest_user(conn: AsyncConnection) -> Row | None:
-    stmt = select(users).where(users.c.type == "user").order_by(users.c.created_at).limit(1)
+    stmt = select(users).where(users.c.type == "user").order_by(users.c.created_at, users.c.id).limit(1)
     return one_or_none(await conn.execute(stmt))
 
 
