@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
 
 from hookhub.hub import Hub
+from hookhub.ids import parse_iso
 from hookhub.services import auth
 from hookhub.services.errors import InvalidParams, MeteorError, NotLoggedIn
 from hookhub.store.rows import Row
@@ -117,3 +119,16 @@ def get_page(request: Request, hub: HubDep) -> Page:
 
 
 PageDep = Annotated[Page, Depends(get_page)]
+
+
+def parse_updated_since(
+    raw: str | None, error_type: str = "error-updatedSince-param-invalid"
+) -> datetime | None:
+    """The `updatedSince` query parameter of the sync routes: None when absent, else a date.
+    The error type varies per route in Rocket.Chat (permissions.listAll reuses a roomId one)."""
+    if not raw:
+        return None
+    try:
+        return parse_iso(raw)
+    except ValueError:
+        raise MeteorError('The "updatedSince" query parameter must be a valid date.', error_type) from None

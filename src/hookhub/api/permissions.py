@@ -7,12 +7,11 @@ from typing import Any
 from fastapi import Body as BodyParam
 from starlette.responses import Response
 
-from hookhub.api.deps import CallerDep, HubDep
+from hookhub.api.deps import CallerDep, HubDep, parse_updated_since
 from hookhub.api.envelope import ok
 from hookhub.api.routing import make_router
-from hookhub.ids import parse_iso
 from hookhub.services import roles as role_service
-from hookhub.services.errors import MeteorError, PermissionRequired
+from hookhub.services.errors import PermissionRequired
 from hookhub.store import access
 
 router = make_router("permissions")
@@ -20,15 +19,8 @@ router = make_router("permissions")
 
 @router.get("/api/v1/permissions.listAll", summary="Every permission and the roles holding it")
 async def list_all(hub: HubDep, caller: CallerDep, updatedSince: str | None = None) -> Response:
-    since = None
-    if updatedSince:
-        try:
-            since = parse_iso(updatedSince)
-        except ValueError:
-            # sic: Rocket.Chat reuses the roomId error type here
-            raise MeteorError(
-                'The "updatedSince" query parameter must be a valid date.', "error-roomId-param-invalid"
-            ) from None
+    # sic: Rocket.Chat reuses the roomId error type here
+    since = parse_updated_since(updatedSince, "error-roomId-param-invalid")
     async with hub.tx(write=False) as ctx:
         rows = await access.all_permissions(ctx.conn, updated_since=since)
     # permissions are never deleted, so nothing is ever reported as removed

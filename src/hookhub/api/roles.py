@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from hookhub.api.deps import CallerDep, HubDep, PageDep
+from hookhub.api.deps import CallerDep, HubDep, PageDep, parse_updated_since
 from hookhub.api.envelope import ok
 from hookhub.api.routing import Body, make_router
-from hookhub.ids import parse_iso
 from hookhub.services import roles as role_service
 from hookhub.services.errors import MeteorError, PermissionRequired
 from hookhub.store import access
@@ -26,12 +25,8 @@ async def list_roles(hub: HubDep, caller: CallerDep) -> Response:
 async def sync(hub: HubDep, caller: CallerDep, updatedSince: str | None = None) -> Response:
     if not updatedSince:
         raise MeteorError('The "updatedSince" query parameter must be provided.', "error-param-not-provided")
-    try:
-        since = parse_iso(updatedSince)
-    except ValueError:
-        raise MeteorError(
-            'The "updatedSince" query parameter must be a valid date.', "error-updatedSince-param-invalid"
-        ) from None
+    since = parse_updated_since(updatedSince)
+    assert since is not None
     async with hub.tx(write=False) as ctx:
         rows = await access.roles_updated_since(ctx.conn, since)
     return ok({"roles": {"update": [role_service.role_doc(r) for r in rows], "remove": []}})

@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement
 from starlette.responses import Response
 
-from hookhub.api.deps import CallerDep, HubDep
+from hookhub.api.deps import CallerDep, HubDep, parse_updated_since
 from hookhub.api.envelope import ok
 from hookhub.api.routing import make_router
-from hookhub.ids import iso, parse_iso
+from hookhub.ids import iso
 from hookhub.services.documents import room_doc
-from hookhub.services.errors import Failure, MeteorError
+from hookhub.services.errors import Failure
 from hookhub.services.room_access import can_access_room
 from hookhub.services.rooms import find_room
 from hookhub.store import rooms
@@ -35,14 +35,7 @@ async def info(
 
 @router.get("/api/v1/rooms.get", summary="The caller's rooms, optionally only those changed since a date")
 async def get(hub: HubDep, caller: CallerDep, updatedSince: str | None = None) -> Response:
-    since = None
-    if updatedSince:
-        try:
-            since = parse_iso(updatedSince)
-        except ValueError:
-            raise MeteorError(
-                'The "updatedSince" query parameter must be a valid date.', "error-updatedSince-param-invalid"
-            ) from None
+    since = parse_updated_since(updatedSince)
     where: list[ColumnElement[bool]] = [rooms_table.c.id.in_(rooms.member_room_ids(caller.id))]
     if since is not None:
         where.append(rooms_table.c.updated_at > since)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hookhub.ids import iso
+from hookhub.services import room_admin
 from hookhub.services.context import Ctx
 from hookhub.services.errors import Failure, Forbidden, MeteorError
 from hookhub.services.room_access import can_access_room
@@ -108,27 +108,8 @@ async def counters(ctx: Ctx, me: Row, room_id: str | None, user_id: str | None) 
             raise Forbidden()
         subject = other
     room = await find_direct(ctx, subject, room_id, None)
-    sub = await rooms.get_subscription(ctx.conn, room["id"], subject["id"])
-    body: dict[str, Any] = {
-        "joined": sub is not None,
-        "members": None,
-        "unreads": None,
-        "unreadsFrom": None,
-        "msgs": None,
-        "latest": None,
-        "userMentions": None,
-    }
-    if sub is not None:
-        body["unreads"] = sub["unread"]
-        if sub["ls"] is not None and room["msgs"]:
-            body["unreadsFrom"] = iso(sub["ls"])
-        # mentions are not tracked per subscription here
-        body["userMentions"] = 0
-    if admin or sub is not None:
-        body["msgs"] = room["msgs"]
-        body["latest"] = iso(room["lm"] if room["lm"] is not None else room["updated_at"])
-        body["members"] = room["users_count"]
-    return body
+    # the figures are computed as for channels and groups: one formula for every room type
+    return await room_admin.counters(ctx, room, subject["id"], admin=admin)
 
 
 def member_doc(row: Row) -> dict[str, Any]:
