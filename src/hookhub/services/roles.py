@@ -137,13 +137,7 @@ async def add_user_to_role(
             "error-action-not-allowed",
             {"method": _ADD_METHOD, "action": "Assign_admin"},
         )
-    target = None
-    if user_id:
-        target = await users.get_by_id(ctx.conn, user_id)
-    elif username:
-        target = await users.get_by_username(ctx.conn, username)
-    elif user:
-        target = await users.get_by_id_or_username(ctx.conn, user)
+    target = await users.get_by_params(ctx.conn, user_id, username, user)
     if target is None:
         raise MeteorError("User not found", "error-user-not-found", {"method": _ADD_METHOD})
     if room_id and await rooms.get_subscription(ctx.conn, room_id, target["id"]) is None:

@@ -43,13 +43,7 @@ async def find_user_param(
         raise MeteorError(
             'The required "userId" or "username" param was not provided', "error-user-param-not-provided"
         )
-    row = None
-    if user_id:
-        row = await users.get_by_id(ctx.conn, user_id)
-    elif username:
-        row = await users.get_by_username(ctx.conn, username)
-    elif user:
-        row = await users.get_by_id_or_username(ctx.conn, user)
+    row = await users.get_by_params(ctx.conn, user_id, username, user)
     if row is None:
         raise MeteorError(
             'The required "userId" or "username" param provided does not match any users',

@@ -35,6 +35,20 @@ async def get_by_id_or_username(conn: AsyncConnection, value: str) -> Row | None
     return one_or_none(await conn.execute(stmt.limit(1)))
 
 
+async def get_by_params(
+    conn: AsyncConnection, user_id: str | None, username: str | None, user: str | None
+) -> Row | None:
+    """The first given of `userId`, `username`, `user` (id or username) decides the lookup,
+    as in Rocket.Chat's user-targeted routes."""
+    if user_id:
+        return await get_by_id(conn, user_id)
+    if username:
+        return await get_by_username(conn, username)
+    if user:
+        return await get_by_id_or_username(conn, user)
+    return None
+
+
 async def get_many_by_usernames(conn: AsyncConnection, usernames: Sequence[str]) -> list[Row]:
     lowered = [u.lower() for u in usernames]
     return all_rows(await conn.execute(select(users).where(users.c.username_lower.in_(lowered))))
