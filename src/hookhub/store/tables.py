@@ -186,3 +186,91 @@ events = Table(
     Column("processed_at", UTCDateTime, nullable=True),
 )
 Index("ix_events_processed_at_id", events.c.processed_at, events.c.id)
+
+# Integrations (incoming and outgoing webhooks). `doc` is the wire document, the source of truth;
+# every other column is a shadow derived from it by `store.integrations` for filtering, sorting and
+# indexes (see `store.query`). Array fields are also exploded into `integration_terms`, so "array
+# contains" filters are an indexed EXISTS on both SQLite and PostgreSQL.
+integrations = Table(
+    "integrations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("name", Text, nullable=True),
+    Column("name_lower", Text, nullable=True),
+    Column("enabled", Boolean, nullable=True),
+    Column("username", String(255), nullable=True),
+    Column("user_id", ID, nullable=True),
+    Column("token", String(255), nullable=True),
+    Column("event", String(32), nullable=True),
+    Column("target_room", Text, nullable=True),
+    Column("alias", Text, nullable=True),
+    Column("avatar", Text, nullable=True),
+    Column("emoji", Text, nullable=True),
+    Column("script_enabled", Boolean, nullable=True),
+    Column("script_engine", String(32), nullable=True),
+    Column("override_destination_channel_enabled", Boolean, nullable=True),
+    Column("trigger_word_anywhere", Boolean, nullable=True),
+    Column("run_on_edits", Boolean, nullable=True),
+    Column("retry_failed_calls", Boolean, nullable=True),
+    Column("retry_count", Integer, nullable=True),
+    Column("retry_delay", String(64), nullable=True),
+    Column("impersonate_user", Boolean, nullable=True),
+    Column("channel", JSONText, nullable=True),
+    Column("urls", JSONText, nullable=True),
+    Column("trigger_words", JSONText, nullable=True),
+    Column("created_at", UTCDateTime, nullable=True),
+    Column("created_by_id", ID, nullable=True),
+    Column("created_by_username", String(255), nullable=True),
+    Column("updated_at", UTCDateTime, nullable=True),
+    Column("updated_by_id", ID, nullable=True),
+    Column("updated_by_username", String(255), nullable=True),
+    Column("doc", JSONText, nullable=False),
+)
+Index("ix_integrations_type_created_at", integrations.c.type, integrations.c.created_at)
+Index("ix_integrations_created_at", integrations.c.created_at)
+Index("ix_integrations_created_by_id_type", integrations.c.created_by_id, integrations.c.type)
+Index("ix_integrations_name_lower", integrations.c.name_lower)
+Index("ix_integrations_event", integrations.c.event)
+
+integration_terms = Table(
+    "integration_terms",
+    metadata,
+    Column("owner_id", ID, ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    Column("field", String(32), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("value", Text, nullable=False),
+    UniqueConstraint("owner_id", "field", "position"),
+)
+Index("ix_integration_terms_field_value", integration_terms.c.field, integration_terms.c.value)
+
+# Delivery history of outgoing integrations (rest-integrations.md §13.3). `doc` is the wire document;
+# the columns are shadows for filters, sorting and the per-integration page index.
+integration_history = Table(
+    "integration_history",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("integration_id", ID, nullable=False),
+    Column("integration_created_by_id", ID, nullable=True),
+    Column("type", String(32), nullable=True),
+    Column("step", String(128), nullable=True),
+    Column("event", String(32), nullable=True),
+    Column("url", Text, nullable=True),
+    Column("trigger_word", Text, nullable=True),
+    Column("finished", Boolean, nullable=True),
+    Column("error", Boolean, nullable=True),
+    Column("ran_prepare_script", Boolean, nullable=True),
+    Column("created_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=True),
+    Column("doc", JSONText, nullable=False),
+)
+Index(
+    "ix_integration_history_integration_id_updated_at",
+    integration_history.c.integration_id,
+    integration_history.c.updated_at,
+)
+Index(
+    "ix_integration_history_integration_id_created_at",
+    integration_history.c.integration_id,
+    integration_history.c.created_at,
+)
