@@ -1,0 +1,1 @@
+"""Integrations (webhooks): who may see and change them, validation, listing and history."""
