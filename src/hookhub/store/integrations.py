@@ -186,6 +186,16 @@ async def insert_integration(conn: AsyncConnection, document: dict[str, Any]) ->
         await conn.execute(insert(integration_terms), terms)
 
 
+async def insert_integrations(conn: AsyncConnection, documents: Sequence[dict[str, Any]]) -> None:
+    """Insert many documents in two statements (imports, benchmarks)."""
+    if not documents:
+        return
+    await conn.execute(insert(integrations), [_integration_values(d) for d in documents])
+    terms = [t for d in documents for t in _terms(d["_id"], d)]
+    if terms:
+        await conn.execute(insert(integration_terms), terms)
+
+
 async def replace_integration(conn: AsyncConnection, document: dict[str, Any]) -> None:
     """Store `document` as the new version of the integration with the same `_id`."""
     owner_id = document["_id"]
@@ -287,6 +297,11 @@ def _history_values(document: dict[str, Any]) -> dict[str, Any]:
 
 async def insert_history(conn: AsyncConnection, document: dict[str, Any]) -> None:
     await conn.execute(insert(integration_history).values(**_history_values(document)))
+
+
+async def insert_history_many(conn: AsyncConnection, documents: Sequence[dict[str, Any]]) -> None:
+    if documents:
+        await conn.execute(insert(integration_history), [_history_values(d) for d in documents])
 
 
 async def replace_history(conn: AsyncConnection, document: dict[str, Any]) -> None:
