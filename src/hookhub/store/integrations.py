@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, exists, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import operators
 
 from hookhub.ids import parse_iso
 from hookhub.store.query import Collection, Field, Kind
@@ -249,21 +250,44 @@ def with_id(integration_id: str) -> ColumnElement[bool]:
     return _I.id == integration_id
 
 
+def _tiebreak(order_by: Sequence[Any], id_column: Any) -> Any:
+    """The id closes the order in the direction of the first key, so one index scan (key, id)
+    serves the whole ORDER BY."""
+    first = order_by[0] if order_by else None
+    descending = getattr(first, "modifier", None) is operators.desc_op
+    return id_column.desc() if descending else id_column.asc()
+
+
+# Above this page size, fetch documents in the ordered query itself instead of by id.
+_DEFERRED_JOIN_MAX = 500
+
+
 async def _page(
     conn: AsyncConnection,
-    base: Select[Any],
+    table: Table,
+    where: Sequence[ColumnElement[bool]],
     *,
     order_by: Sequence[Any],
-    tiebreak: Any,
     offset: int,
     limit: int | None,
 ) -> tuple[list[dict[str, Any]], int]:
-    total = int((await conn.execute(select(func.count()).select_from(base.subquery()))).scalar_one())
-    stmt = base.order_by(*order_by, tiebreak).offset(offset)
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    docs = (await conn.execute(stmt)).scalars().all()
-    return [dict(d) for d in docs], total
+    id_column, doc_column = table.c.id, table.c.doc
+    ids_query = select(id_column).where(*where)
+    total = int((await conn.execute(select(func.count()).select_from(ids_query.subquery()))).scalar_one())
+    ordering = [*order_by, _tiebreak(order_by, id_column)]
+    if limit is None or limit > _DEFERRED_JOIN_MAX:
+        stmt = select(doc_column).where(*where).order_by(*ordering).offset(offset)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return [dict(d) for d in (await conn.execute(stmt)).scalars().all()], total
+    # Deferred join: walk the (index-only) ordered ids to the page, then load just those documents,
+    # so a deep offset skips index entries rather than whole rows.
+    page_ids = (await conn.execute(ids_query.order_by(*ordering).offset(offset).limit(limit))).scalars().all()
+    if not page_ids:
+        return [], total
+    rows = await conn.execute(select(id_column, doc_column).where(id_column.in_(page_ids)))
+    docs = {row[0]: row[1] for row in rows}
+    return [dict(docs[i]) for i in page_ids if i in docs], total
 
 
 async def list_integrations(
@@ -277,12 +301,7 @@ async def list_integrations(
     """One page of integration documents matching every condition in `where`, and the total.
     Without an explicit order: creation order."""
     return await _page(
-        conn,
-        select(_I.doc).where(*where),
-        order_by=order_by or (_I.created_at,),
-        tiebreak=_I.id,
-        offset=offset,
-        limit=limit,
+        conn, integrations, where, order_by=order_by or (_I.created_at.asc(),), offset=offset, limit=limit
     )
 
 
@@ -335,9 +354,9 @@ async def list_history(
     """One page of history documents; without an explicit order, newest update first."""
     return await _page(
         conn,
-        select(_H.doc).where(*where),
+        integration_history,
+        where,
         order_by=order_by or (_H.updated_at.desc(),),
-        tiebreak=_H.id,
         offset=offset,
         limit=limit,
     )

@@ -227,11 +227,19 @@ integrations = Table(
     Column("updated_by_username", String(255), nullable=True),
     Column("doc", JSONText, nullable=False),
 )
-Index("ix_integrations_type_created_at", integrations.c.type, integrations.c.created_at)
-Index("ix_integrations_created_at", integrations.c.created_at)
-Index("ix_integrations_created_by_id_type", integrations.c.created_by_id, integrations.c.type)
+# The row id closes every index used for ordering: pages are ordered by (key, id) and are read
+# straight from the index, even at deep offsets.
+Index("ix_integrations_created_at_id", integrations.c.created_at, integrations.c.id)
+Index("ix_integrations_type_created_at_id", integrations.c.type, integrations.c.created_at, integrations.c.id)
+Index(
+    "ix_integrations_created_by_id_type_created_at",
+    integrations.c.created_by_id,
+    integrations.c.type,
+    integrations.c.created_at,
+)
 Index("ix_integrations_name_lower", integrations.c.name_lower)
 Index("ix_integrations_event", integrations.c.event)
+Index("ix_integrations_token", integrations.c.token)
 
 integration_terms = Table(
     "integration_terms",
@@ -265,9 +273,10 @@ integration_history = Table(
     Column("doc", JSONText, nullable=False),
 )
 Index(
-    "ix_integration_history_integration_id_updated_at",
+    "ix_integration_history_integration_id_updated_at_id",
     integration_history.c.integration_id,
     integration_history.c.updated_at,
+    integration_history.c.id,
 )
 Index(
     "ix_integration_history_integration_id_created_at",

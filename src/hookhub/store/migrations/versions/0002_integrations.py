@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 11:20:35.591015
+Create Date: 2026-11-23 11:25:09.298976
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ def upgrade() -> None:
             "ix_integration_history_integration_id_created_at", ["integration_id", "created_at"], unique=False
         )
         batch_op.create_index(
-            "ix_integration_history_integration_id_updated_at", ["integration_id", "updated_at"], unique=False
+            "ix_integration_history_integration_id_updated_at_id",
+            ["integration_id", "updated_at", "id"],
+            unique=False,
         )
 
     op.create_table(
@@ -83,11 +85,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_integrations")),
     )
     with op.batch_alter_table("integrations", schema=None) as batch_op:
-        batch_op.create_index("ix_integrations_created_at", ["created_at"], unique=False)
-        batch_op.create_index("ix_integrations_created_by_id_type", ["created_by_id", "type"], unique=False)
+        batch_op.create_index("ix_integrations_created_at_id", ["created_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_integrations_created_by_id_type_created_at",
+            ["created_by_id", "type", "created_at"],
+            unique=False,
+        )
         batch_op.create_index("ix_integrations_event", ["event"], unique=False)
         batch_op.create_index("ix_integrations_name_lower", ["name_lower"], unique=False)
-        batch_op.create_index("ix_integrations_type_created_at", ["type", "created_at"], unique=False)
+        batch_op.create_index("ix_integrations_token", ["token"], unique=False)
+        batch_op.create_index(
+            "ix_integrations_type_created_at_id", ["type", "created_at", "id"], unique=False
+        )
 
     op.create_table(
         "integration_terms",
@@ -118,15 +127,16 @@ def downgrade() -> None:
 
     op.drop_table("integration_terms")
     with op.batch_alter_table("integrations", schema=None) as batch_op:
-        batch_op.drop_index("ix_integrations_type_created_at")
+        batch_op.drop_index("ix_integrations_type_created_at_id")
+        batch_op.drop_index("ix_integrations_token")
         batch_op.drop_index("ix_integrations_name_lower")
         batch_op.drop_index("ix_integrations_event")
-        batch_op.drop_index("ix_integrations_created_by_id_type")
-        batch_op.drop_index("ix_integrations_created_at")
+        batch_op.drop_index("ix_integrations_created_by_id_type_created_at")
+        batch_op.drop_index("ix_integrations_created_at_id")
 
     op.drop_table("integrations")
     with op.batch_alter_table("integration_history", schema=None) as batch_op:
-        batch_op.drop_index("ix_integration_history_integration_id_updated_at")
+        batch_op.drop_index("ix_integration_history_integration_id_updated_at_id")
         batch_op.drop_index("ix_integration_history_integration_id_created_at")
 
     op.drop_table("integration_history")
