@@ -101,14 +101,14 @@ def test_remove(rocket: RocketChat) -> None:
 
 def test_channels_get_integrations(rocket: RocketChat) -> None:
     incoming = _create_incoming(rocket)
-    found = rocket.channels_get_integrations("GENERAL")
-    assert found["success"] is True
-    assert incoming["_id"] in {i["_id"] for i in found["integrations"]}
-    assert found["total"] >= 1
+    # the client pages through `integrations` itself
+    found = list(rocket.channels_get_integrations("GENERAL", count=1))
+    assert incoming["_id"] in {i["_id"] for i in found}
+    assert len({i["_id"] for i in found}) == len(found)
 
 
 def test_groups_get_integrations(rocket: RocketChat) -> None:
     group = rocket.groups_create(f"ops-{next(_names)}-{uuid.uuid4().hex[:6]}")["group"]
     incoming = _create_incoming(rocket, f"#{group['name']}")
-    found = rocket.groups_get_integrations(group["_id"])
-    assert [i["_id"] for i in found["integrations"]] == [incoming["_id"]]
+    found = list(rocket.groups_get_integrations(group["_id"]))
+    assert [i["_id"] for i in found] == [incoming["_id"]]
