@@ -11,6 +11,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hookhub import __version__
 from hookhub.api import auth, channels, chat, errors, groups, im, info, permissions, roles, rooms, users
+from hookhub.api.hooks import router as hooks_router
+from hookhub.api.integration_history import router as integration_history_router
+from hookhub.api.integration_listing import router as integration_listing_router
+from hookhub.api.integrations import router as integrations_router
 from hookhub.config import Settings
 from hookhub.hub import Hub
 
@@ -25,6 +29,10 @@ ROUTERS = (
     rooms.router,
     permissions.router,
     roles.router,
+    integration_listing_router,
+    integration_history_router,
+    integrations_router,
+    hooks_router,
 )
 
 

@@ -63,6 +63,30 @@ class Settings(BaseSettings):
         str | None, Field(validation_alias="CREATE_TOKENS_FOR_USERS_SECRET", repr=False)
     ] = None
 
+    # Rocket.Chat's FREEZE_INTEGRATION_SCRIPTS (rest-integrations.md §11.6): `yes`/`true` refuse
+    # every script change and skip compilation; `ivm` disables the (only) isolated-vm engine.
+    # Kept as the raw string because Rocket.Chat compares the lower-cased value itself.
+    freeze_integration_scripts: Annotated[str, Field(validation_alias="FREEZE_INTEGRATION_SCRIPTS")] = ""
+
+    # Script sandbox (runtime/sandbox.py). DISABLE_INTEGRATION_SCRIPTS is Rocket.Chat's switch
+    # (webhook-runtime.md §4.7): `yes`/`true`/`ivm` stop scripts from running; raw string like FREEZE.
+    disable_integration_scripts: Annotated[str, Field(validation_alias="DISABLE_INTEGRATION_SCRIPTS")] = ""
+    # Limits apply to every call (Rocket.Chat only bounds loading): V8 heap per integration and wall time.
+    script_memory_mb: Annotated[int, Field(validation_alias="HOOKHUB_SCRIPT_MEMORY_MB", ge=4, le=4096)] = 16
+    script_timeout_seconds: Annotated[
+        float, Field(validation_alias="HOOKHUB_SCRIPT_TIMEOUT_SECONDS", gt=0, le=300)
+    ] = 3.0
+    # Scripts running at once (0: min(4, CPUs)) and compiled integrations kept (LRU; one V8 isolate each).
+    script_workers: Annotated[int, Field(validation_alias="HOOKHUB_SCRIPT_WORKERS", ge=0, le=64)] = 0
+    script_cache_size: Annotated[int, Field(validation_alias="HOOKHUB_SCRIPT_CACHE_SIZE", ge=1)] = 64
+
+    # Incoming webhooks (/hooks): calls per minute per hook URL, method and client IP (0: no
+    # limit; an integration's own `rateLimit` field overrides it), and the largest accepted body.
+    hooks_rate_limit: Annotated[int, Field(validation_alias="HOOKHUB_HOOKS_RATE_LIMIT", ge=0)] = 600
+    hooks_max_body_bytes: Annotated[int, Field(validation_alias="HOOKHUB_HOOKS_MAX_BODY_BYTES", ge=1)] = (
+        1048576
+    )
+
     # Password hashing cost; tests lower it, production keeps argon2's recommended defaults.
     argon2_time_cost: Annotated[int, Field(validation_alias="HOOKHUB_ARGON2_TIME_COST", ge=1)] = 3
     argon2_memory_kib: Annotated[int, Field(validation_alias="HOOKHUB_ARGON2_MEMORY_KIB", ge=8)] = 65536

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from hookhub.store.query import REGEXP_FUNCTION, sqlite_regexp
+
 _READ_ONLY = "hookhub_read_only"
 
 
@@ -29,6 +31,8 @@ def make_engine(url: str) -> AsyncEngine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+        # `$regex` filters (store.query) run through RE2 here; PostgreSQL uses its own `~`.
+        dbapi_connection.create_function(REGEXP_FUNCTION, 3, sqlite_regexp, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:

@@ -201,20 +201,20 @@ integrations = Table(
     Column("enabled", Boolean, nullable=True),
     Column("username", String(255), nullable=True),
     Column("user_id", ID, nullable=True),
-    Column("token", String(255), nullable=True),
+    Column("token", Text, nullable=True),
     Column("event", String(32), nullable=True),
     Column("target_room", Text, nullable=True),
     Column("alias", Text, nullable=True),
     Column("avatar", Text, nullable=True),
     Column("emoji", Text, nullable=True),
     Column("script_enabled", Boolean, nullable=True),
-    Column("script_engine", String(32), nullable=True),
+    Column("script_engine", Text, nullable=True),
     Column("override_destination_channel_enabled", Boolean, nullable=True),
     Column("trigger_word_anywhere", Boolean, nullable=True),
     Column("run_on_edits", Boolean, nullable=True),
     Column("retry_failed_calls", Boolean, nullable=True),
     Column("retry_count", Integer, nullable=True),
-    Column("retry_delay", String(64), nullable=True),
+    Column("retry_delay", Text, nullable=True),
     Column("impersonate_user", Boolean, nullable=True),
     Column("channel", JSONText, nullable=True),
     Column("urls", JSONText, nullable=True),
@@ -283,3 +283,19 @@ Index(
     integration_history.c.integration_id,
     integration_history.c.created_at,
 )
+
+# Idempotency receipts of incoming webhooks: the answer given to a request carrying an
+# `Idempotency-Key` (or Standard Webhooks `webhook-id`) header, written in the same transaction as
+# the message it posted. The unique key makes a concurrent duplicate fail instead of posting twice.
+hook_receipts = Table(
+    "hook_receipts",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("integration_id", ID, ForeignKey("integrations.id", ondelete="CASCADE"), nullable=False),
+    Column("key_hash", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("body", JSONText, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("integration_id", "key_hash"),
+)
+Index("ix_hook_receipts_created_at", hook_receipts.c.created_at)

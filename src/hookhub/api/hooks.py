@@ -1,0 +1,161 @@
+"""`/hooks/...`: incoming webhook execution and the Zapier helper routes (webhook-runtime.md §2.1).
+
+The path is split from the raw request path so that percent-encoded `/` in old base64 tokens
+(`%2F`) stays inside its segment instead of adding one. This is the hot path: no FastAPI body
+parsing, one transaction per request (runtime.incoming).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from hookhub.api.deps import HubDep
+from hookhub.api.envelope import json_response
+from hookhub.runtime import incoming
+from hookhub.runtime.rate_limit import RateLimiter
+from hookhub.services.errors import HookhubError, NotFound
+
+router = APIRouter(tags=["hooks"])
+
+# Rocket.Chat mounts /hooks with CORS enabled: browsers may post from any origin.
+_CORS = {"access-control-allow-origin": "*"}
+_NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
+
+# helper name -> the one method it answers
+_HELPERS = {"info": "GET", "sample": "GET", "add": "POST", "remove": "POST"}
+
+
+class PayloadTooLarge(HookhubError):
+    status = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__("payload too large")
+        self.limit = limit
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "success": False,
+            "error": f"Request body too large: at most {self.limit} bytes are accepted",
+        }
+
+
+def _limiter(request: Request) -> RateLimiter:
+    """The process's hook rate limiter, created with the app's first hook call."""
+    limiter: RateLimiter | None = getattr(request.app.state, "hook_rate_limiter", None)
+    if limiter is None:
+        limiter = RateLimiter()
+        request.app.state.hook_rate_limiter = limiter
+    return limiter
+
+
+def _segments(request: Request) -> list[str]:
+    raw: bytes = request.scope.get("raw_path") or request.scope["path"].encode()
+    path = raw.split(b"?", 1)[0].decode("latin-1")
+    rest = path.split("/hooks/", 1)[1] if "/hooks/" in path else ""
+    return [unquote(part, errors="replace") for part in rest.split("/")]
+
+
+def _url(request: Request) -> str:
+    query = request.scope.get("query_string", b"")
+    path: str = request.scope["path"]
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _call(request: Request, integration_id: str, token: str, body: bytes) -> incoming.HookCall:
+    key = request.headers.get("idempotency-key") or request.headers.get("webhook-id")
+    return incoming.HookCall(
+        integration_id=integration_id,
+        token=token,
+        method=request.method,
+        url=_url(request),
+        client_ip=request.client.host if request.client else "",
+        content_type=request.headers.get("content-type", ""),
+        raw_body=body,
+        idempotency_key=key,
+    )
+
+
+@router.api_route(
+    "/hooks/{path:path}",
+    methods=["GET", "POST"],
+    summary="Execute an incoming webhook, or a Zapier helper (info, sample, add, remove)",
+    description=(
+        "`/hooks/<integrationId>/<token>` and the legacy `/hooks/<integrationId>/<anything>/<token>` "
+        "post the body as a message; `/hooks/{info|sample|add|remove}/<integrationId>/[<anything>/]<token>` "
+        "are the Zapier helpers."
+    ),
+)
+async def hooks(request: Request, hub: HubDep, path: str) -> Response:
+    headers: dict[str, str] = dict(_CORS)
+    try:
+        return await _dispatch(request, hub, headers)
+    except HookhubError as exc:
+        return json_response(exc.body(), exc.status, {**headers, **getattr(exc, "headers", {})})
+
+
+async def _dispatch(request: Request, hub: HubDep, headers: dict[str, str]) -> Response:
+    segments = _segments(request)
+    if not segments or not all(segments) or len(segments) > 4:
+        raise NotFound()
+    body = await _read_body(request, hub.settings.hooks_max_body_bytes)
+    limiter = _limiter(request)
+    if len(segments) in (3, 4) and segments[0] in _HELPERS:
+        name = segments[0]
+        if request.method != _HELPERS[name]:
+            raise NotFound()
+        call = _call(request, segments[1], segments[-1], body)
+        return await _helper(name, hub, limiter, call, headers)
+    if len(segments) == 2:
+        call = _call(request, segments[0], segments[1], body)
+    elif len(segments) == 3:
+        # the middle segment (historically a user id or name) is ignored
+        call = _call(request, segments[0], segments[2], body)
+    else:
+        raise NotFound()
+    answer = await incoming.execute(hub, limiter, call, headers)
+    return json_response(answer.body, answer.status, headers)
+
+
+async def _helper(
+    name: str, hub: HubDep, limiter: RateLimiter, call: incoming.HookCall, headers: dict[str, str]
+) -> Response:
+    if name == "add":
+        created = await incoming.zapier_add(hub, limiter, call, headers)
+        return json_response({**created, "success": True}, 200, headers)
+    if name == "remove":
+        await incoming.zapier_remove(hub, limiter, call, headers)
+        return json_response({"success": True}, 200, headers)
+    await incoming.open_helper(hub, limiter, call, headers)
+    if name == "info":
+        return json_response({"success": True}, 200, headers)
+    sample = incoming.sample_data(int(hub.clock().timestamp() * 1000))
+    return Response(
+        content=orjson.dumps(sample),
+        media_type="application/json",
+        headers={**_NO_STORE, **headers},
+    )
+
+
+@router.api_route("/hooks/{path:path}", methods=["PUT", "DELETE", "PATCH"], include_in_schema=False)
+async def no_such_hook_method(path: str) -> Response:
+    """Rocket.Chat has no PUT/DELETE/PATCH hook routes: its framework answers 404."""
+    raise NotFound()
