@@ -10,13 +10,10 @@ with `scriptEnabled` and a compiled script is executed as if it had no script.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import time
-import weakref
-from collections.abc import AsyncIterator, MutableMapping
-from contextlib import asynccontextmanager
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -335,34 +332,15 @@ async def run_pipeline(ctx: Ctx, integration: dict[str, Any], user: Row, parsed:
     return HookAnswer(200, {"success": True})
 
 
-# SQLite has one writer at a time. Writers that find the lock taken wait in SQLite's busy handler,
-# which sleeps in growing steps (up to 100 ms) and serves nobody in order: under a burst, latency
-# explodes and throughput drops. Hook transactions of this process queue here instead, in arrival
-# order, so at most one of them waits inside SQLite.
-_sqlite_writers: weakref.WeakKeyDictionary[Hub, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
-@asynccontextmanager
-async def _write_slot(hub: Hub) -> AsyncIterator[None]:
-    if not hub.settings.is_sqlite:
-        yield
-        return
-    lock = _sqlite_writers.get(hub)
-    if lock is None:
-        lock = _sqlite_writers[hub] = asyncio.Lock()
-    async with lock:
-        yield
-
-
 async def execute(
     hub: Hub, limiter: RateLimiter, call: HookCall, headers: MutableMapping[str, str]
 ) -> HookAnswer:
     """Run one hook call. Response headers (rate limit, replay marker) are added to `headers`;
     failures are raised as domain errors after the transaction rolled back."""
-    parsed = parse_body(call.content_type, call.raw_body)  # CPU work before taking the write lock
+    parsed = parse_body(call.content_type, call.raw_body)  # CPU work before the write transaction
     hashed = key_hash(call.idempotency_key)
     try:
-        async with _write_slot(hub), hub.tx() as ctx:
+        async with hub.tx() as ctx:
             integration, user = await authenticate(ctx, call.integration_id, call.token)
             check_rate(limiter, ctx, integration, call, headers)
             if integration.get("enabled") is not True:
