@@ -5,7 +5,8 @@ always behaves that way (we do not transpile), so `ScriptCompiled.code` is the v
 character for character. The check builds `new Function(source)`: V8 parses the text as a function
 body, which reports every syntax error but executes none of the user's code (the function is never
 called), so a script whose top level would loop forever still compiles in milliseconds. Each check
-runs in a fresh isolate with a heap limit and a time limit, in a worker thread because V8 calls block.
+runs in a fresh isolate with a heap limit and a time limit, on the process's isolate thread
+(`runtime.isolates`): V8 calls block, and isolates must all be made and freed on one thread.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import json
 from dataclasses import dataclass
 
 from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException, MiniRacer
+
+from hookhub.runtime.isolates import ISOLATE_THREAD
 
 # Parsing even a multi-megabyte script takes well under a second; the limits only stop abuse.
 COMPILE_TIMEOUT_SEC = 5.0
@@ -85,5 +88,5 @@ def compile_script_sync(source: str) -> CompileResult:
 
 
 async def compile_script(source: str) -> CompileResult:
-    """Check `source` in a worker thread (V8 blocks), so the event loop keeps serving."""
-    return await asyncio.to_thread(compile_script_sync, source)
+    """Check `source` on the isolate thread (V8 blocks), so the event loop keeps serving."""
+    return await asyncio.get_running_loop().run_in_executor(ISOLATE_THREAD, compile_script_sync, source)
