@@ -13,10 +13,12 @@ from tests.api.test_integrations_list import (
     ALL_INCOMING,
     ALL_OUTGOING,
     NOT_LOGGED_IN,
+    OUTGOING_BODY,
     OWN_INCOMING,
     OWN_OUTGOING,
     PERMISSIONS,
     UNAUTHORIZED,
+    create,
     grant_users,
     history_doc,
     ids,
@@ -380,4 +382,30 @@ async def test_replay_engine_checks(hub: Hub, admin: RC, setup: dict[str, Any]) 
         400,
         "The history data must be defined to replay an integration. [history-data-must-be-defined]",
         "history-data-must-be-defined",
+    )
+
+
+# -- end to end: an integration made through integrations.create ----------------------------------------
+
+
+async def test_outgoing_history_lifecycle(admin: RC) -> None:
+    hook = await create(admin, **OUTGOING_BODY)
+    page = assert_ok(await admin.get("integrations.history", id=hook["_id"]))
+    assert page == {"history": [], "offset": 0, "items": 0, "count": 0, "total": 0, "success": True}
+    assert_ok(await admin.post("integrations.clearHistory", integrationId=hook["_id"]))
+    assert_error(
+        await admin.post("integrations.replayOutgoing", integrationId=hook["_id"], historyId="x"),
+        400,
+        "Invalid Integration History [error-invalid-integration-history]",
+    )
+    assert_ok(await admin.post("integrations.remove", type="webhook-outgoing", integrationId=hook["_id"]))
+    assert_error(
+        await admin.get("integrations.get", integrationId=hook["_id"]),
+        400,
+        "The integration does not exists.",
+    )
+    assert_error(
+        await admin.post("integrations.clearHistory", integrationId=hook["_id"]),
+        400,
+        "Invalid integration [error-invalid-integration]",
     )

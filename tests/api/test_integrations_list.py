@@ -388,3 +388,52 @@ async def test_nul_characters_are_refused(admin: RC, key: str) -> None:
         f"/{key} must not contain NUL characters [invalid-params]",
         "invalid-params",
     )
+
+
+# -- end to end: integrations made through integrations.create ---------------------------------------
+
+
+async def create(client: RC, **body: Any) -> dict[str, Any]:
+    integration: dict[str, Any] = assert_ok(await client.post("integrations.create", body))["integration"]
+    return integration
+
+
+INCOMING_BODY = {
+    "type": "webhook-incoming",
+    "name": "Incoming test",
+    "enabled": True,
+    "alias": "test",
+    "username": "rocket.cat",
+    "scriptEnabled": False,
+    "overrideDestinationChannelEnabled": True,
+    "channel": "#general",
+}
+OUTGOING_BODY = {
+    "type": "webhook-outgoing",
+    "name": "clear-replay-test",
+    "enabled": True,
+    "username": "rocket.cat",
+    "urls": ["http://example.com/hook"],
+    "scriptEnabled": False,
+    "channel": "#general",
+    "triggerWords": ["!clearreplaytest"],
+    "event": "sendMessage",
+}
+
+
+async def test_created_integrations_are_listed_and_read_back(hub: Hub, admin: RC, alice: RC) -> None:
+    mine = await create(admin, **INCOMING_BODY)
+    await grant_users(hub, OWN_INCOMING)
+    hers = await create(alice, **{**INCOMING_BODY, "name": "Alice hook"})
+    listed = assert_ok(await admin.get("integrations.list"))
+    assert ids(listed["integrations"]) == [mine["_id"], hers["_id"]]
+    assert listed["integrations"][0] == mine
+    assert assert_ok(await admin.get("integrations.get", integrationId=mine["_id"]))["integration"] == mine
+    # alice only manages her own
+    assert ids(assert_ok(await alice.get("integrations.list"))["integrations"]) == [hers["_id"]]
+    assert_ok(await alice.get("integrations.get", integrationId=hers["_id"]))
+    assert_error(await alice.get("integrations.get", integrationId=mine["_id"]), 400, "not-authorized")
+    # both address #general
+    room = assert_ok(await admin.get("channels.getIntegrations", roomId="GENERAL"))
+    assert ids(room["integrations"]) == [mine["_id"], hers["_id"]]
+    assert ids(assert_ok(await admin.get("integrations.list", name="ALICE"))["integrations"]) == [hers["_id"]]
