@@ -135,6 +135,8 @@ _INCOMING_CREATE = Branch(
         "avatar": _s(),
         "emoji": _s(),
         "scriptEngine": _s(),
+        # hookhub's per-hook rate limit (calls per minute, 0 = none); not in Rocket.Chat
+        "rateLimit": Prop("number"),
     },
     required=("type", "username", "channel", "scriptEnabled", "name", "enabled"),
 )
@@ -189,6 +191,7 @@ UPDATE_SCHEMA = [
             "alias": _s(),
             "avatar": _s(),
             "emoji": _s(),
+            "rateLimit": Prop("number"),
         },
         required=("integrationId", "type", "channel", "scriptEnabled", "name", "enabled"),
         additional=True,

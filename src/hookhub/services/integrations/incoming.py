@@ -22,8 +22,24 @@ _DELETE = "deleteIncomingIntegration"
 # Keys a create body may carry into the stored document (the create schema's incoming branch).
 _CREATE_KEYS = (
     "name", "enabled", "username", "alias", "avatar", "emoji", "scriptEnabled", "script",
-    "scriptEngine", "overrideDestinationChannelEnabled",
+    "scriptEngine", "overrideDestinationChannelEnabled", "rateLimit",
 )  # fmt: skip
+
+
+def _check_rate_limit(body: dict[str, Any], method: str) -> None:
+    """hookhub's `rateLimit` (calls per minute for this hook, 0 = unlimited; absent = the server
+    default): Rocket.Chat has no such field, so its error is ours."""
+    value = body.get("rateLimit")
+    if value is None:
+        return
+    if isinstance(value, float) and value.is_integer():
+        value = body["rateLimit"] = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise MeteorError(
+            "Invalid rate limit: a whole number of calls per minute, 0 for no limit",
+            "error-invalid-rate-limit",
+            {"method": method},
+        )
 
 
 def _author(user: Row) -> dict[str, Any]:
@@ -62,6 +78,7 @@ async def add_incoming(ctx: Ctx, caller: Row, body: dict[str, Any]) -> dict[str,
     if not rights.manage_any("incoming"):
         raise MeteorError("Unauthorized", "not_authorized", {"method": _ADD})
     channels = _parse_channels(body.get("channel"), _ADD)
+    _check_rate_limit(body, _ADD)
     username = body.get("username")
     if scripts.is_blank(username):
         raise MeteorError("Invalid username", "error-invalid-username", {"method": _ADD})
@@ -106,6 +123,7 @@ async def update_incoming(ctx: Ctx, caller: Row, integration_id: str, body: dict
     """`updateIncomingIntegration`: fields the body omits keep their stored values; `token`,
     `type`, `_createdAt` and `_createdBy` never change. Returns the re-read document."""
     channels = _parse_channels(body.get("channel"), _UPDATE)
+    _check_rate_limit(body, _UPDATE)
     rights = await rights_of(ctx, caller)
     if rights.manage_all("incoming"):
         current = await store.get_integration(ctx.conn, integration_id)
@@ -142,7 +160,7 @@ async def update_incoming(ctx: Ctx, caller: Row, integration_id: str, body: dict
     document["enabled"] = body.get("enabled")
     document["name"] = body.get("name")
     document["channel"] = channels
-    for key in ("alias", "avatar", "emoji", "overrideDestinationChannelEnabled"):
+    for key in ("alias", "avatar", "emoji", "overrideDestinationChannelEnabled", "rateLimit"):
         if key in body:
             document[key] = body[key]
     if "username" in body:
