@@ -128,3 +128,17 @@ def test_slice_of() -> None:
     assert page_for({"offset": "2", "count": "3"}).slice_of(items) == [2, 3, 4]
     assert page_for({"offset": "8", "count": "0"}).slice_of(items) == [8, 9]
     assert page_for({"offset": "20"}).slice_of(items) == []
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"offset": str(2**63)}, f"/offset must be <= {2**63 - 1}"),
+        ({"count": "1_000"}, "/count must be integer"),
+        ({"offset": "1e3"}, "/offset must be integer"),
+    ],
+)
+def test_offsets_the_database_cannot_take_are_invalid(query: dict[str, str], message: str) -> None:
+    with pytest.raises(InvalidParams) as info:
+        page_for(query)
+    assert info.value.messages == [message]

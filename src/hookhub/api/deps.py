@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -9,6 +11,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, Request
 
+from hookhub.config import Settings
 from hookhub.hub import Hub
 from hookhub.ids import parse_iso
 from hookhub.services import auth
@@ -76,11 +79,36 @@ class Page:
         return total_items[self.offset : end]
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+# the largest OFFSET the databases take (a 64-bit signed integer)
+MAX_OFFSET = 2**63 - 1
+
+
 def _int_param(raw: str, name: str) -> int:
-    try:
-        return int(raw.strip())
-    except ValueError:
-        raise InvalidParams([f"/{name} must be integer"]) from None
+    text = raw.strip()
+    if not _INTEGER.fullmatch(text):
+        raise InvalidParams([f"/{name} must be integer"])
+    value = int(text)
+    if value < 0:
+        raise InvalidParams([f"/{name} must be >= 0"])
+    if value > MAX_OFFSET:
+        # beyond ajv: a number the database cannot take would otherwise be a 500
+        raise InvalidParams([f"/{name} must be <= {MAX_OFFSET}"])
+    return value
+
+
+def page_bounds(settings: Settings, params: Mapping[str, str]) -> tuple[int, int | None, int]:
+    """`offset`, the page size (None: no limit) and the requested count, as Rocket.Chat's
+    getPaginationItems computes them: default 50, at most 100, `count=0` = everything when
+    infinite counts are allowed. Non-numeric or negative values are invalid params."""
+    default = settings.default_count if settings.default_count > 0 else 50
+    upper = settings.upper_count_limit if settings.upper_count_limit > 0 else 100
+    offset = _int_param(params["offset"], "offset") if params.get("offset") else 0
+    raw_count = params.get("count")
+    requested = _int_param(raw_count, "count") if raw_count is not None else default
+    if requested == 0:
+        return offset, (None if settings.allow_infinite_count else default), 0
+    return offset, min(requested, upper), requested
 
 
 def parse_sort(raw: str | None) -> dict[str, int] | None:
@@ -100,21 +128,8 @@ def parse_sort(raw: str | None) -> dict[str, int] | None:
 
 
 def get_page(request: Request, hub: HubDep) -> Page:
-    settings = hub.settings
-    default = settings.default_count if settings.default_count > 0 else 50
-    upper = settings.upper_count_limit if settings.upper_count_limit > 0 else 100
     params = request.query_params
-    offset = _int_param(params["offset"], "offset") if params.get("offset") else 0
-    if offset < 0:
-        raise InvalidParams(["/offset must be >= 0"])
-    count: int | None = _int_param(params["count"], "count") if params.get("count") is not None else default
-    if count is not None and count < 0:
-        raise InvalidParams(["/count must be >= 0"])
-    requested = count or 0
-    if count == 0:
-        count = None if settings.allow_infinite_count else default
-    elif count is not None and count > upper:
-        count = upper
+    offset, count, requested = page_bounds(hub.settings, params)
     return Page(offset=offset, count=count, sort=parse_sort(params.get("sort")), requested_count=requested)
 
 

@@ -7,7 +7,6 @@ messages, the first failure only, `[invalid-params]`), before any permission is 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping
 from typing import Annotated, Any
 
@@ -15,7 +14,7 @@ from fastapi import Query
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hookhub.api.deps import CallerDep, HubDep
+from hookhub.api.deps import CallerDep, HubDep, page_bounds
 from hookhub.api.envelope import ok
 from hookhub.api.routing import make_router
 from hookhub.hub import Hub
@@ -59,36 +58,10 @@ def check_params(
             raise InvalidParams([f"/{key} must not contain NUL characters"])
 
 
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-# the largest OFFSET the databases take (a 64-bit signed integer)
-MAX_OFFSET = 2**63 - 1
-
-
-def _integer(raw: str, name: str) -> int:
-    text = raw.strip()
-    if not _INTEGER.fullmatch(text):
-        raise InvalidParams([f"/{name} must be integer"])
-    value = int(text)
-    if value < 0:
-        raise InvalidParams([f"/{name} must be >= 0"])
-    if value > MAX_OFFSET:
-        raise InvalidParams([f"/{name} must be <= {MAX_OFFSET}"])
-    return value
-
-
 def paging(hub: Hub, params: Mapping[str, str]) -> tuple[int, int | None]:
-    """`offset` and the page size as getPaginationItems computes them (core §12.5: default 50,
-    at most 100, `count=0` = no limit); non-numeric or negative values are invalid params.
-    The page size None means no limit."""
-    settings = hub.settings
-    default = settings.default_count if settings.default_count > 0 else 50
-    upper = settings.upper_count_limit if settings.upper_count_limit > 0 else 100
-    offset = _integer(params["offset"], "offset") if params.get("offset") else 0
-    raw_count = params.get("count")
-    count = _integer(raw_count, "count") if raw_count is not None else default
-    if count == 0:
-        return offset, None if settings.allow_infinite_count else default
-    return offset, min(count, upper)
+    """`offset` and the page size (None: no limit), by the core's pagination rules."""
+    offset, limit, _requested = page_bounds(hub.settings, params)
+    return offset, limit
 
 
 def list_request(hub: Hub, params: Mapping[str, str]) -> ListRequest:
