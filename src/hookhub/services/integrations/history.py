@@ -10,7 +10,7 @@ from typing import Any
 from hookhub.services.context import Ctx
 from hookhub.services.errors import Failure, MeteorError, PermissionRequired
 from hookhub.services.integrations.listing import ListRequest
-from hookhub.services.integrations.permissions import OUTGOING, Rights, history_filter, rights_of
+from hookhub.services.integrations.permissions import OUTGOING, history_filter, manageable, rights_of
 from hookhub.services.list_query import compile_list_params
 from hookhub.store import integrations as store
 from hookhub.store.rows import Row
@@ -44,26 +44,8 @@ async def list_history(ctx: Ctx, user: Row, integration_id: str, request: ListRe
     return HistoryPage([params.project(d) for d in docs], total)
 
 
-def _unauthorized(method: str) -> MeteorError:
-    return MeteorError("Unauthorized", "not_authorized", {"method": method})
-
-
 def _invalid_integration(method: str) -> MeteorError:
     return MeteorError("Invalid integration", "error-invalid-integration", {"method": method})
-
-
-async def _managed_integration(
-    ctx: Ctx, rights: Rights, user: Row, integration_id: str
-) -> dict[str, Any] | None:
-    """The integration as the history methods look it up: any with `manage-outgoing-integrations`,
-    only the caller's own with `manage-own-outgoing-integrations`."""
-    if rights.all_outgoing:
-        return await store.get_integration(ctx.conn, integration_id)
-    if rights.own_outgoing:
-        return await store.find_integration(
-            ctx.conn, [store.with_id(integration_id), store.created_by(str(user["id"]))]
-        )
-    return None
 
 
 async def clear_history(ctx: Ctx, user: Row, integration_id: str) -> int:
@@ -71,9 +53,9 @@ async def clear_history(ctx: Ctx, user: Row, integration_id: str) -> int:
     many. Without either outgoing permission: `not_authorized`; unknown (or, for own-only
     callers, someone else's) integration: `error-invalid-integration`."""
     rights = await rights_of(ctx, user)
-    if not (rights.all_outgoing or rights.own_outgoing):
-        raise _unauthorized(CLEAR_METHOD)
-    integration = await _managed_integration(ctx, rights, user, integration_id)
+    integration = await manageable(
+        ctx, rights, "outgoing", integration_id, str(user["id"]), method=CLEAR_METHOD
+    )
     if integration is None:
         raise _invalid_integration(CLEAR_METHOD)
     return await store.clear_history(ctx.conn, integration_id)
@@ -89,9 +71,9 @@ async def check_replay(
     outgoing permission, but its own tests expect `not_authorized`; we answer `not_authorized`
     (rest-integrations.md §16.5). An own-only caller's match must be an outgoing integration."""
     rights = await rights_of(ctx, user)
-    if not (rights.all_outgoing or rights.own_outgoing):
-        raise _unauthorized(REPLAY_METHOD)
-    integration = await _managed_integration(ctx, rights, user, integration_id)
+    integration = await manageable(
+        ctx, rights, "outgoing", integration_id, str(user["id"]), method=REPLAY_METHOD
+    )
     if integration is not None and not rights.all_outgoing and "event" not in integration:
         integration = None
     if integration is None:

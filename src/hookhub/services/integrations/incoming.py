@@ -11,7 +11,7 @@ from hookhub.ids import iso, random_id
 from hookhub.services.context import Ctx
 from hookhub.services.errors import MeteorError
 from hookhub.services.integrations import scripts, targets
-from hookhub.services.integrations.permissions import INCOMING, rights_of
+from hookhub.services.integrations.permissions import INCOMING, manageable, rights_of
 from hookhub.store import integrations as store
 from hookhub.store.rows import Row
 
@@ -125,14 +125,7 @@ async def update_incoming(ctx: Ctx, caller: Row, integration_id: str, body: dict
     channels = _parse_channels(body.get("channel"), _UPDATE)
     _check_rate_limit(body, _UPDATE)
     rights = await rights_of(ctx, caller)
-    if rights.manage_all("incoming"):
-        current = await store.get_integration(ctx.conn, integration_id)
-    elif rights.manage_own("incoming"):
-        current = await store.find_integration(
-            ctx.conn, where=[store.with_id(integration_id), store.created_by(caller["id"])]
-        )
-    else:
-        raise MeteorError("Unauthorized", "not_authorized", {"method": _UPDATE})
+    current = await manageable(ctx, rights, "incoming", integration_id, caller["id"], method=_UPDATE)
     if current is None:
         raise MeteorError("Invalid integration", "error-invalid-integration", {"method": _UPDATE})
 
@@ -182,14 +175,7 @@ async def update_incoming(ctx: Ctx, caller: Row, integration_id: str, body: dict
 async def delete_incoming(ctx: Ctx, caller: Row, integration_id: str) -> None:
     """`deleteIncomingIntegration`: all-incoming deletes any; own-incoming only the caller's."""
     rights = await rights_of(ctx, caller)
-    if rights.manage_all("incoming"):
-        current = await store.get_integration(ctx.conn, integration_id)
-    elif rights.manage_own("incoming"):
-        current = await store.find_integration(
-            ctx.conn, where=[store.with_id(integration_id), store.created_by(caller["id"])]
-        )
-    else:
-        raise MeteorError("Unauthorized", "not_authorized", {"method": _DELETE})
+    current = await manageable(ctx, rights, "incoming", integration_id, caller["id"], method=_DELETE)
     if current is None:
         raise MeteorError("Invalid integration", "error-invalid-integration", {"method": _DELETE})
     await store.delete_integration(ctx.conn, integration_id)

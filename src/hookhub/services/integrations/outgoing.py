@@ -13,7 +13,7 @@ from hookhub.ids import iso, random_id
 from hookhub.services.context import Ctx
 from hookhub.services.errors import MeteorError
 from hookhub.services.integrations import scripts, targets
-from hookhub.services.integrations.permissions import OUTGOING, Rights, rights_of
+from hookhub.services.integrations.permissions import OUTGOING, Rights, manageable, rights_of
 from hookhub.store import integrations as store
 from hookhub.store.rows import Row
 
@@ -206,14 +206,7 @@ async def update_outgoing(ctx: Ctx, caller: Row, integration_id: str, body: dict
     record = await validate_outgoing(ctx, caller, body, rights)
     if scripts.is_blank(body.get("token")):
         raise MeteorError("Invalid token", "error-invalid-token", {"method": _UPDATE})
-    if rights.all_outgoing:
-        current = await store.get_integration(ctx.conn, integration_id)
-    elif rights.own_outgoing:
-        current = await store.find_integration(
-            ctx.conn, where=[store.with_id(integration_id), store.created_by(caller["id"])]
-        )
-    else:
-        raise MeteorError("Unauthorized", "not_authorized", {"method": _UPDATE})
+    current = await manageable(ctx, rights, "outgoing", integration_id, caller["id"], method=_UPDATE)
     if current is None:
         raise MeteorError(
             "[methods] updateOutgoingIntegration -> integration not found", "invalid_integration"
@@ -253,14 +246,7 @@ async def update_outgoing(ctx: Ctx, caller: Row, integration_id: str, body: dict
 async def delete_outgoing(ctx: Ctx, caller: Row, integration_id: str) -> None:
     """`deleteOutgoingIntegration`: like the incoming one, and the history goes with it."""
     rights = await rights_of(ctx, caller)
-    if rights.all_outgoing:
-        current = await store.get_integration(ctx.conn, integration_id)
-    elif rights.own_outgoing:
-        current = await store.find_integration(
-            ctx.conn, where=[store.with_id(integration_id), store.created_by(caller["id"])]
-        )
-    else:
-        raise MeteorError("Unauthorized", "not_authorized", {"method": _DELETE})
+    current = await manageable(ctx, rights, "outgoing", integration_id, caller["id"], method=_DELETE)
     if current is None:
         raise MeteorError("Invalid integration", "error-invalid-integration", {"method": _DELETE})
     await store.delete_integration(ctx.conn, integration_id)

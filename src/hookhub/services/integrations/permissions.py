@@ -9,6 +9,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, or_, true
 
 from hookhub.services.context import Ctx
+from hookhub.services.errors import MeteorError
 from hookhub.store import integrations as store
 
 Kind = Literal["incoming", "outgoing"]
@@ -97,3 +98,18 @@ def history_filter(rights: Rights, user_id: str, integration_id: str) -> list[Co
     if rights.own_outgoing and not rights.all_outgoing:
         where.append(store.history_created_by(user_id))
     return where
+
+
+async def manageable(
+    ctx: Ctx, rights: Rights, kind: Kind, integration_id: str, user_id: str, *, method: str
+) -> dict[str, Any] | None:
+    """The integration `integration_id` as the update/delete/clear methods load it: any one with
+    the kind's global permission, only the caller's own with the "own" one (None when there is no
+    such document). Without either: `Unauthorized [not_authorized]` naming `method`."""
+    if rights.manage_all(kind):
+        return await store.get_integration(ctx.conn, integration_id)
+    if rights.manage_own(kind):
+        return await store.find_integration(
+            ctx.conn, where=[store.with_id(integration_id), store.created_by(user_id)]
+        )
+    raise MeteorError("Unauthorized", "not_authorized", {"method": method})
