@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, exists, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import operators
 
@@ -230,7 +230,8 @@ async def delete_integration(conn: AsyncConnection, integration_id: str) -> None
 def has_term(path: str, values: Sequence[str]) -> ColumnElement[bool]:
     """The array at `path` contains one of `values` (an indexed EXISTS on the terms table)."""
     t = integration_terms.c
-    return exists().where(t.owner_id == _I.id, t.field == path, t.value.in_(list(values)))
+    # a semi-join SQLite drives from the (field, value, owner_id) index (see store.query)
+    return _I.id.in_(select(t.owner_id).where(t.field == path, t.value.in_(list(values))))
 
 
 def name_contains(text: str) -> ColumnElement[bool]:

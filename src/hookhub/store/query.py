@@ -33,7 +33,6 @@ from sqlalchemy import (
     Text,
     UnaryExpression,
     and_,
-    exists,
     false,
     func,
     literal,
@@ -371,7 +370,9 @@ class _Target:
         """Some item of this array field satisfies `condition` (over the terms `value` column)."""
         assert self.terms is not None and self.owner is not None
         t = self.terms.c
-        return exists().where(t.owner_id == self.owner, t.field == self.path, condition)
+        # `id IN (SELECT owner_id ...)` rather than a correlated EXISTS: SQLite then drives a
+        # selective filter from the (field, value, owner_id) index instead of scanning every row
+        return self.owner.in_(select(t.owner_id).where(t.field == self.path, condition))
 
     def item(self) -> _Target:
         assert self.terms is not None

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, case, delete, func, insert, or_, select, type_coerce, update
+from sqlalchemy import ColumnElement, Text, and_, case, delete, func, insert, or_, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookhub.store.rows import Row, all_rows, one_or_none
@@ -37,16 +37,41 @@ async def get_room_by_id_or_name(conn: AsyncConnection, value: str) -> Row | Non
     return one_or_none(await conn.execute(stmt.limit(1)))
 
 
+async def get_room_by_id_or_name_for(
+    conn: AsyncConnection, value: str, user_id: str
+) -> tuple[Row | None, bool]:
+    """`get_room_by_id_or_name`, plus whether `user_id` is subscribed to that room, in one
+    statement (the subscription is unique per room and user, so the join adds no rows)."""
+    member = subscriptions.c.id.label("_member_subscription")
+    stmt = (
+        select(rooms, member)
+        .outerjoin(subscriptions, and_(subscriptions.c.rid == rooms.c.id, subscriptions.c.user_id == user_id))
+        .where(or_(rooms.c.id == value, rooms.c.name == value))
+        .order_by((rooms.c.id == value).desc())
+        .limit(1)
+    )
+    row = one_or_none(await conn.execute(stmt))
+    if row is None:
+        return None, False
+    return row, row.pop("_member_subscription") is not None
+
+
 async def update_room(conn: AsyncConnection, room_id: str, values: Row) -> None:
     await conn.execute(update(rooms).where(rooms.c.id == room_id).values(**values))
 
 
-async def bump_message_count(conn: AsyncConnection, room_id: str, last_message: Row, when: datetime) -> None:
-    await conn.execute(
+async def bump_message_count(
+    conn: AsyncConnection, room_id: str, last_message: Row, when: datetime
+) -> Row | None:
+    """Count one more message and set the last one; returns the updated room (None if it is
+    gone). RETURNING (SQLite >= 3.35, PostgreSQL) saves re-reading the row the event needs."""
+    stmt = (
         update(rooms)
         .where(rooms.c.id == room_id)
         .values(msgs=rooms.c.msgs + 1, lm=when, last_message=last_message, updated_at=when)
+        .returning(*rooms.c)
     )
+    return one_or_none(await conn.execute(stmt))
 
 
 async def delete_room(conn: AsyncConnection, room_id: str, t: str, when: datetime) -> None:
@@ -272,11 +297,12 @@ async def adjust_users_count(conn: AsyncConnection, room_id: str, delta: int, wh
     """Add `delta` members in SQL (not read-modify-write, so concurrent joins all count);
     returns the new count."""
     added = rooms.c.users_count + delta
-    await conn.execute(
+    stmt = (
         update(rooms)
         .where(rooms.c.id == room_id)
         # CASE rather than max()/greatest(): one spelling for SQLite and PostgreSQL
         .values(users_count=case((added < 0, 0), else_=added), updated_at=when)
+        # the new count in the same statement instead of a second SELECT
+        .returning(rooms.c.users_count)
     )
-    stmt = select(rooms.c.users_count).where(rooms.c.id == room_id)
     return int((await conn.execute(stmt)).scalar_one_or_none() or 0)

@@ -250,7 +250,12 @@ integration_terms = Table(
     Column("value", Text, nullable=False),
     UniqueConstraint("owner_id", "field", "position"),
 )
-Index("ix_integration_terms_field_value", integration_terms.c.field, integration_terms.c.value)
+Index(
+    "ix_integration_terms_field_value_owner_id",
+    integration_terms.c.field,
+    integration_terms.c.value,
+    integration_terms.c.owner_id,
+)
 
 # Delivery history of outgoing integrations (rest-integrations.md §13.3). `doc` is the wire document;
 # the columns are shadows for filters, sorting and the per-integration page index.
