@@ -238,6 +238,7 @@ Index(
     integrations.c.created_at,
 )
 Index("ix_integrations_name_lower", integrations.c.name_lower)
+Index("ix_integrations_created_by_username", integrations.c.created_by_username)
 Index("ix_integrations_event", integrations.c.event)
 Index("ix_integrations_token", integrations.c.token)
 

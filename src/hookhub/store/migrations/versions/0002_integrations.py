@@ -93,6 +93,7 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_integrations_event", ["event"], unique=False)
         batch_op.create_index("ix_integrations_name_lower", ["name_lower"], unique=False)
+        batch_op.create_index("ix_integrations_created_by_username", ["created_by_username"], unique=False)
         batch_op.create_index("ix_integrations_token", ["token"], unique=False)
         batch_op.create_index(
             "ix_integrations_type_created_at_id", ["type", "created_at", "id"], unique=False
@@ -132,6 +133,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_integrations_type_created_at_id")
         batch_op.drop_index("ix_integrations_token")
         batch_op.drop_index("ix_integrations_name_lower")
+        batch_op.drop_index("ix_integrations_created_by_username")
         batch_op.drop_index("ix_integrations_event")
         batch_op.drop_index("ix_integrations_created_by_id_type_created_at")
         batch_op.drop_index("ix_integrations_created_at_id")
