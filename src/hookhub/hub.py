@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from hookhub.config import Settings
 from hookhub.ids import utcnow
@@ -14,6 +15,9 @@ from hookhub.services.credentials import PasswordHashing
 from hookhub.services.permissions import PermissionCache
 from hookhub.store.database import Database
 
+if TYPE_CHECKING:
+    from hookhub.runtime.sandbox import Sandbox
+
 
 class Hub:
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> None:
@@ -22,6 +26,18 @@ class Hub:
         self.permissions = PermissionCache()
         self.hashing = PasswordHashing(settings)
         self.clock = clock
+        self._sandbox: Sandbox | None = None
+
+    @property
+    def sandbox(self) -> Sandbox:
+        """The process's integration script sandbox, created on first use: it starts threads
+        (and loads V8), which most hubs never need. Creation has no await, so two tasks cannot
+        both create one."""
+        if self._sandbox is None:
+            from hookhub.runtime.sandbox import Sandbox  # deferred: V8 loads only when a script runs
+
+            self._sandbox = Sandbox(self.settings)
+        return self._sandbox
 
     @asynccontextmanager
     async def tx(self, *, write: bool = True) -> AsyncIterator[Ctx]:
@@ -34,4 +50,9 @@ class Hub:
             await bootstrap(ctx, self.hashing)
 
     async def close(self) -> None:
+        """Stop the sandbox (if one was started; running scripts end within their time limit)
+        and release the database."""
+        sandbox, self._sandbox = self._sandbox, None
+        if sandbox is not None:
+            await sandbox.close()
         await self.db.dispose()

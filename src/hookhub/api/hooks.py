@@ -2,7 +2,7 @@
 
 The path is split from the raw request path so that percent-encoded `/` in old base64 tokens
 (`%2F`) stays inside its segment instead of adding one. This is the hot path: no FastAPI body
-parsing, one transaction per request (runtime.incoming).
+parsing, one transaction per request (two around a script, which runs outside both: runtime.incoming).
 """
 
 from __future__ import annotations
@@ -54,8 +54,7 @@ def _limiter(request: Request) -> RateLimiter:
 
 
 def _segments(request: Request) -> list[str]:
-    raw: bytes = request.scope.get("raw_path") or request.scope["path"].encode()
-    path = raw.split(b"?", 1)[0].decode("latin-1")
+    path = _raw_path(request)
     rest = path.split("/hooks/", 1)[1] if "/hooks/" in path else ""
     return [unquote(part, errors="replace") for part in rest.split("/")]
 
@@ -80,8 +79,30 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _call(request: Request, integration_id: str, token: str, body: bytes) -> incoming.HookCall:
+def _raw_path(request: Request) -> str:
+    raw: bytes = request.scope.get("raw_path") or request.scope["path"].encode()
+    return raw.split(b"?", 1)[0].decode("latin-1")
+
+
+def _headers(request: Request) -> dict[str, str]:
+    """Every request header for the script: lower-cased names, repeated headers joined with
+    ", " (Node's `IncomingMessage.headers`)."""
+    out: dict[str, str] = {}
+    for name, value in request.headers.items():
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    return out
+
+
+def _call(
+    request: Request, integration_id: str, token: str, body: bytes, user_id_segment: str | None = None
+) -> incoming.HookCall:
     key = request.headers.get("idempotency-key") or request.headers.get("webhook-id")
+    path = _raw_path(request)
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    host = request.headers.get("host") or (
+        f"{request.url.hostname}:{request.url.port}" if request.url.port else str(request.url.hostname)
+    )
+    full_url = f"{request.url.scheme}://{host}{path}" + (f"?{query}" if query else "")
     return incoming.HookCall(
         integration_id=integration_id,
         token=token,
@@ -91,6 +112,11 @@ def _call(request: Request, integration_id: str, token: str, body: bytes) -> inc
         content_type=request.headers.get("content-type", ""),
         raw_body=body,
         idempotency_key=key,
+        path=path,
+        query_string=query,
+        full_url=full_url,
+        headers=_headers(request),
+        user_id_segment=user_id_segment,
     )
 
 
@@ -128,7 +154,7 @@ async def _dispatch(request: Request, hub: HubDep, headers: dict[str, str]) -> R
         call = _call(request, segments[0], segments[1], body)
     elif len(segments) == 3:
         # the middle segment (historically a user id or name) is ignored
-        call = _call(request, segments[0], segments[2], body)
+        call = _call(request, segments[0], segments[2], body, user_id_segment=segments[1])
     else:
         raise NotFound()
     answer = await incoming.execute(hub, limiter, call, headers)

@@ -1,29 +1,40 @@
 """Incoming webhook execution (webhook-runtime.md §2): `/hooks/<id>/<token>` → chat messages.
 
-One request is one write transaction: lookup, rate limit, the enabled check, the idempotency
-receipt, the messages and their outbox events all commit together or not at all, so a 2xx answer
-means the message is stored and a failed request leaves nothing behind.
+A request without a script is one write transaction: lookup, rate limit, the enabled check, the
+idempotency receipt, the messages and their outbox events all commit together or not at all, so a
+2xx answer means the message is stored and a failed request leaves nothing behind.
 
-The script stage (§2.4 step 5, `process_incoming_request`) is not wired in yet: an integration
-with `scriptEnabled` and a compiled script is executed as if it had no script.
+The script stage (§2.4 step 5) never runs inside a transaction: a script may take seconds, and
+must not hold SQLite's single write lock or a PostgreSQL connection meanwhile. When the stage
+applies, the first write transaction (steps 1-4) is rolled back without having written anything,
+the script runs, and a second write transaction authenticates again and carries on with the
+script's result (see `execute`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
-from collections.abc import MutableMapping
-from dataclasses import dataclass
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 
+from hookhub.config import Settings
 from hookhub.hub import Hub
 from hookhub.ids import random_id
 from hookhub.runtime.rate_limit import RateLimiter, integration_limit
+from hookhub.runtime.sandbox import (
+    ERROR_RUNNING_SCRIPT,
+    IncomingScriptResult,
+    process_incoming_request,
+    scripts_disabled,
+)
 from hookhub.services import chat
 from hookhub.services.context import Ctx
 from hookhub.services.documents import message_doc
@@ -39,6 +50,8 @@ from hookhub.services.errors import (
 from hookhub.services.integrations import outgoing
 from hookhub.store import hook_receipts, integrations, users
 from hookhub.store.rows import Row
+
+log = logging.getLogger(__name__)
 
 INVALID_HOOK = "Invalid integration id or token provided."
 OVERRIDE_DISABLED = "overriding destination channel is disabled for this integration"
@@ -76,6 +89,14 @@ class HookCall:
     content_type: str
     raw_body: bytes
     idempotency_key: str | None = None
+    # For the script's `request` (§2.6): the path as received (still percent-encoded), the query
+    # string without "?", the absolute URL, the headers (lower-cased names, repeated ones joined
+    # with ", " as Node does) and the ignored middle segment of the legacy 3-segment route.
+    path: str = ""
+    query_string: str = ""
+    full_url: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    user_id_segment: str | None = None
 
 
 @dataclass
@@ -308,14 +329,222 @@ async def _post_separately(
     return responses
 
 
-async def run_pipeline(ctx: Ctx, integration: dict[str, Any], user: Row, parsed: Parsed) -> HookAnswer:
+# -- the script stage (§2.4 step 5, §2.6) -----------------------------------------------------------
+
+# How often a script is run again because the integration changed while it ran (see `execute`).
+MAX_SCRIPT_RUNS = 3
+# qs's defaults: at most this many parameters are parsed, nested this deep, and numeric indices
+# up to this value make arrays (`a[0]=x&a[1]=y` → ["x", "y"]).
+_QS_PARAMETER_LIMIT = 1000
+_QS_DEPTH = 5
+_QS_ARRAY_LIMIT = 20
+# Bounds on what one script call writes to the log.
+_LOG_STACK_LINES = 5
+_LOG_CONSOLE_LINES = 20
+_LOG_CONSOLE_CHARS = 500
+INVALID_SCRIPT_USER = "error-invalid-user"
+
+
+def script_applies(settings: Settings, integration: dict[str, Any], call: HookCall) -> bool:
+    """Whether step 5 runs for this call: scripts not disabled, `scriptEnabled` true, a non-blank
+    `scriptCompiled`, and a request with a body. A GET (or HEAD) has none, so it never runs the
+    script; a POST always has one for this purpose, even an empty one (Rocket.Chat's parsed body
+    is then `{}`, which is truthy in JavaScript)."""
+    compiled = integration.get("scriptCompiled")
+    return (
+        not scripts_disabled(settings)
+        and integration.get("scriptEnabled") is True
+        and isinstance(compiled, str)
+        and bool(compiled.strip())
+        and call.method.upper() not in ("GET", "HEAD")
+    )
+
+
+def _qs_keys(key: str) -> list[str]:
+    """`a[b][]` → ["a", "b", ""]; text after the depth limit stays one literal segment, and a
+    key that does not follow the bracket grammar is taken whole, as qs does."""
+    head, bracket, rest = key.partition("[")
+    if not bracket or not head:
+        return [key]
+    parts = [head]
+    rest = "[" + rest
+    while rest.startswith("[") and "]" in rest and len(parts) <= _QS_DEPTH:
+        inner, _, rest = rest[1:].partition("]")
+        parts.append(inner)
+    if rest:
+        parts.append(rest)
+    return parts
+
+
+def _qs_assign(target: dict[str, Any], parts: list[str], value: str) -> None:
+    node = target
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        if part == "":
+            part = str(len(node))  # `a[]=x`: the next free index, turned into a list below
+        if last:
+            current = node.get(part)
+            if current is None:
+                node[part] = value
+            elif isinstance(current, list):
+                current.append(value)
+            elif isinstance(current, dict):
+                current[str(len(current))] = value
+            else:
+                node[part] = [current, value]  # repeated key: a list, as qs makes it
+            return
+        child = node.get(part)
+        if isinstance(child, list):
+            child = {str(i): v for i, v in enumerate(child)}
+        elif not isinstance(child, dict):
+            child = {} if child is None else {"0": child}
+        node[part] = child
+        node = child
+
+
+def _qs_compact(value: Any) -> Any:
+    """Objects whose keys are all small array indices become arrays, ordered by index."""
+    if isinstance(value, list):
+        return [_qs_compact(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: _qs_compact(v) for k, v in value.items()}
+    if out and all(k.isdigit() and int(k) <= _QS_ARRAY_LIMIT for k in out):
+        return [out[k] for k in sorted(out, key=int)]
+    return out
+
+
+def parse_query(query_string: str) -> dict[str, Any]:
+    """The query string as the `qs` package parses it for `request.url.query`: `a[b]=1` nests,
+    `a[]=1&a[]=2` and repeated keys make lists, everything else is a string."""
+    result: dict[str, Any] = {}
+    pairs = parse_qsl(query_string, keep_blank_values=True, max_num_fields=None)
+    for key, value in pairs[:_QS_PARAMETER_LIMIT]:
+        if key:
+            _qs_assign(result, _qs_keys(key), value)
+    compacted: dict[str, Any] = {k: _qs_compact(v) for k, v in result.items()}
+    return compacted
+
+
+def script_request(call: HookCall, body: dict[str, Any], user: Row) -> dict[str, Any]:
+    """The §2.6 `request` object the script receives."""
+    url_params = {"integrationId": call.integration_id, "token": call.token}
+    if call.user_id_segment is not None:
+        url_params["userId"] = call.user_id_segment
+    return {
+        "url": {
+            "hash": "",
+            "search": f"?{call.query_string}" if call.query_string else "",
+            "query": parse_query(call.query_string),
+            "pathname": call.path,
+            "path": call.full_url,
+        },
+        "url_raw": call.full_url,
+        "url_params": url_params,
+        "content": body,
+        "content_raw": call.raw_body.decode("utf-8", errors="replace"),
+        "headers": dict(call.headers),
+        "body": body,
+        "user": {"_id": user["id"], "name": user.get("name") or "", "username": user.get("username")},
+    }
+
+
+def _log_script(integration_id: str, result: IncomingScriptResult) -> None:
+    """Script failures at WARNING (status, error, the first lines of the stack) and its console
+    lines at DEBUG, bounded; never the token or the request body."""
+    outcome = result.outcome
+    if outcome is None:
+        return
+    if outcome.status != "ok" or (result.kind == "error" and result.error == ERROR_RUNNING_SCRIPT):
+        stack = "\n".join((outcome.stack or "").splitlines()[:_LOG_STACK_LINES])
+        log.warning(
+            "integration %s: process_incoming_request failed (%s): %s%s",
+            integration_id,
+            outcome.status if outcome.status != "ok" else "unusable result",
+            outcome.error or "the result has no object `content`",
+            f"\n{stack}" if stack else "",
+        )
+    if outcome.logs and log.isEnabledFor(logging.DEBUG):
+        for entry in outcome.logs[:_LOG_CONSOLE_LINES]:
+            log.debug(
+                "integration %s: console.%s: %s",
+                integration_id,
+                entry["level"],
+                entry["text"][:_LOG_CONSOLE_CHARS],
+            )
+        if len(outcome.logs) > _LOG_CONSOLE_LINES:
+            log.debug(
+                "integration %s: %d more console lines",
+                integration_id,
+                len(outcome.logs) - _LOG_CONSOLE_LINES,
+            )
+
+
+async def run_script(
+    hub: Hub, integration: dict[str, Any], user: Row, call: HookCall, body: dict[str, Any]
+) -> IncomingScriptResult:
+    """Run the integration's `process_incoming_request` (off the event loop, outside any
+    transaction) and log how it went."""
+    result = await process_incoming_request(hub.sandbox, integration, script_request(call, body, user))
+    _log_script(str(integration["_id"]), result)
+    return result
+
+
+def script_failure(value: Any) -> HookhubError:
+    """A script's `error` value as the 400 answer: a string is the `error` text, an object is
+    merged with `success: false`, anything else lands in `error` as it is."""
+    if isinstance(value, str):
+        return Failure(value)
+    if isinstance(value, dict):
+        return FailureObject(value)
+    return FailureObject({"error": value})
+
+
+async def script_user(ctx: Ctx, given: dict[str, Any]) -> Row:
+    """The user a script's result asks to post as.
+
+    Deviation from Rocket.Chat, which uses the script's object as it is (not re-read): hookhub
+    posts only as stored users (membership, permissions and the message's `u` come from the row),
+    so the user is looked up by `_id`, else by `username`; when neither names a stored user the
+    request fails with 400 `error-invalid-user` and nothing is posted.
+    """
+    for key, lookup in (("_id", users.get_by_id), ("username", users.get_by_username)):
+        value = given.get(key)
+        if isinstance(value, str) and value:
+            found = await lookup(ctx.conn, value)
+            if found is not None:
+                return found
+    raise Failure(INVALID_SCRIPT_USER)
+
+
+async def run_pipeline(
+    ctx: Ctx,
+    integration: dict[str, Any],
+    user: Row,
+    parsed: Parsed,
+    script: IncomingScriptResult | None = None,
+) -> HookAnswer:
     """§2.4 from step 4 on, for an enabled integration: returns the success answer or raises the
-    failure (which rolls the transaction back)."""
+    failure (which rolls the transaction back). `script` is the result of step 5 when the stage
+    ran (it ran before this transaction began); None or `skip` carries on with the body."""
     if parsed.error is not None:
         raise parsed.error
     body = parsed.body
+    response: dict[str, Any] | None = None
+    if script is not None and script.kind != "skip":
+        if script.kind == "nothing":
+            return HookAnswer(200, {"success": True})
+        if script.kind == "error":
+            raise script_failure(script.error)
+        assert script.content is not None
+        content = dict(script.content)
+        if "separateResponse" not in content and "separateResponse" in body:
+            content["separateResponse"] = body["separateResponse"]
+        body = content
+        response = script.response
+        if script.user is not None:
+            user = await script_user(ctx, script.user)
     separate = body.get("separateResponse") is True
-    # Step 5, the script stage, joins here once the sandbox is wired in.
     if not body and integration.get("scriptEnabled") is not True:
         return HookAnswer(200, {"success": True})
     check_override(integration, body)
@@ -325,53 +554,98 @@ async def run_pipeline(ctx: Ctx, integration: dict[str, Any], user: Row, parsed:
         responses = await _post_separately(ctx, integration, user, payload)
         if not any("message" in r for r in responses):
             raise FailureObject({"responses": responses})
+        if response is not None:
+            return HookAnswer(200, {**response, "success": True})
         return HookAnswer(200, {"responses": responses, "success": True})
     posted = await _post(ctx, integration, user, payload)
     if not posted:
         raise Failure("unknown-error")
+    if response is not None:
+        return HookAnswer(200, {**response, "success": True})
     return HookAnswer(200, {"success": True})
+
+
+class _ScriptFirst(Exception):
+    """Leaves the first transaction (rolled back, nothing written) so the script runs outside it."""
+
+    def __init__(self, integration: dict[str, Any], user: Row) -> None:
+        super().__init__("the script stage runs outside the transaction")
+        self.integration = integration
+        self.user = user
+
+
+@dataclass(frozen=True)
+class _ScriptRun:
+    version: Any  # the integration's `_updatedAt` the script ran against
+    result: IncomingScriptResult
 
 
 async def execute(
     hub: Hub, limiter: RateLimiter, call: HookCall, headers: MutableMapping[str, str]
 ) -> HookAnswer:
     """Run one hook call. Response headers (rate limit, replay marker) are added to `headers`;
-    failures are raised as domain errors after the transaction rolled back."""
+    failures are raised as domain errors after the transaction rolled back.
+
+    With a script, the transaction runs twice around it. The first does steps 1-4 (counting the
+    call in the rate limiter, which the second does not do again, and answering a replayed
+    idempotency key without running the script) and is rolled back. The second authenticates
+    again and repeats the enabled and replay checks, because the integration may have been
+    disabled, changed or removed, or a twin request with the same key may have finished, while
+    the script ran. If the integration's `_updatedAt` changed, the current version decides: the
+    stage is re-evaluated and, if it still applies, the new script runs again (at most
+    `MAX_SCRIPT_RUNS` runs in all; an integration changing under every run gets the latest
+    result, produced by a version that was current a moment before)."""
     parsed = parse_body(call.content_type, call.raw_body)  # CPU work before the write transaction
     hashed = key_hash(call.idempotency_key)
-    try:
-        async with hub.tx() as ctx:
-            integration, user = await authenticate(ctx, call.integration_id, call.token)
-            check_rate(limiter, ctx, integration, call, headers)
-            if integration.get("enabled") is not True:
-                raise ServiceUnavailable()
-            if hashed is not None:
-                replayed = await _replay(ctx, integration["_id"], hashed)
-                if replayed is not None:
-                    headers[REPLAYED_HEADER] = "true"
-                    return replayed
-            answer = await run_pipeline(ctx, integration, user, parsed)
-            if hashed is not None:
-                await hook_receipts.insert_receipt(
-                    ctx.conn,
-                    integration["_id"],
-                    hashed,
-                    status=answer.status,
-                    body=answer.body,
-                    created_at=ctx.now(),
-                )
-                await _maybe_prune(ctx)
-            return answer
-    except hook_receipts.DuplicateReceipt:
-        # A concurrent twin committed first (PostgreSQL; SQLite serialises writers before the
-        # check): its answer is this request's answer, and our messages were rolled back.
-        assert hashed is not None
-        async with hub.tx(write=False) as ctx:
-            replayed = await _replay(ctx, call.integration_id, hashed)
-        if replayed is None:
-            raise Failure("unknown-error") from None
-        headers[REPLAYED_HEADER] = "true"
-        return replayed
+    counted = False
+    script: _ScriptRun | None = None
+    runs = 0
+    while True:
+        try:
+            async with hub.tx() as ctx:
+                integration, user = await authenticate(ctx, call.integration_id, call.token)
+                if not counted:
+                    counted = True
+                    check_rate(limiter, ctx, integration, call, headers)
+                if integration.get("enabled") is not True:
+                    raise ServiceUnavailable()
+                if hashed is not None:
+                    replayed = await _replay(ctx, integration["_id"], hashed)
+                    if replayed is not None:
+                        headers[REPLAYED_HEADER] = "true"
+                        return replayed
+                result: IncomingScriptResult | None = None
+                if parsed.error is None and script_applies(ctx.settings, integration, call):
+                    current = integration.get("_updatedAt")
+                    if script is None or (script.version != current and runs < MAX_SCRIPT_RUNS):
+                        raise _ScriptFirst(integration, user)
+                    result = script.result
+                answer = await run_pipeline(ctx, integration, user, parsed, result)
+                if hashed is not None:
+                    await hook_receipts.insert_receipt(
+                        ctx.conn,
+                        integration["_id"],
+                        hashed,
+                        status=answer.status,
+                        body=answer.body,
+                        created_at=ctx.now(),
+                    )
+                    await _maybe_prune(ctx)
+                return answer
+        except _ScriptFirst as pending:
+            runs += 1
+            outcome = await run_script(hub, pending.integration, pending.user, call, parsed.body)
+            script = _ScriptRun(pending.integration.get("_updatedAt"), outcome)
+        except hook_receipts.DuplicateReceipt:
+            # A concurrent twin committed first (PostgreSQL; SQLite serialises writers before the
+            # check): its answer is this request's answer, and our messages were rolled back.
+            assert hashed is not None
+            async with hub.tx(write=False) as ctx:
+                replayed = await _replay(ctx, call.integration_id, hashed)
+            if replayed is None:
+                raise Failure("unknown-error") from None
+            headers[REPLAYED_HEADER] = "true"
+            return replayed
 
 
 # -- helper routes (§2.12) -------------------------------------------------------------------------
