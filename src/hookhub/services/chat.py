@@ -226,12 +226,20 @@ class Posted:
     message: Row
 
 
-async def _auto_join(ctx: Ctx, room: Row, user: Row) -> None:
+async def _auto_join(ctx: Ctx, room: Row, user: Row, member: bool) -> bool:
     """Posting to a public channel joins it, with `channels.join`'s rules. Rooms the user may
-    not join are left alone: the post checks then give the precise refusal."""
-    if room["t"] != "c" or room["archived"] or not await can_access_room(ctx, room, user):
-        return
+    not join are left alone: the post checks then give the precise refusal.
+
+    `member` is the membership read together with the room; returns it as it stands afterwards,
+    so the post checks need not read the subscription again (on the hot path, a poster that is
+    already a member, the room read is the only membership read of the post)."""
+    if room["t"] != "c" or room["archived"] or member:
+        # a member "joining" again would be room_admin.join's quiet no-op
+        return member
+    if not await can_access_room(ctx, room, user, member=False):
+        return False
     await room_admin.join(ctx, room, user, None)
+    return True
 
 
 async def _direct_with(ctx: Ctx, user: Row, other: Row) -> Row:
@@ -241,26 +249,31 @@ async def _direct_with(ctx: Ctx, user: Row, other: Row) -> Row:
 async def resolve_target(ctx: Ctx, user: Row, target: str) -> Row:
     """A webhook-style destination (core-api.md §9.2): `#room`, `@user`, or a bare room id or
     name, falling back to a direct message by user id."""
+    room, _member = await _resolve_target(ctx, user, target)
+    return room
+
+
+async def _resolve_target(ctx: Ctx, user: Row, target: str) -> tuple[Row, bool | None]:
+    """`resolve_target`, plus the user's membership of the room when it was looked up on the
+    way (None when not)."""
     invalid = MeteorError(None, "invalid-channel")
     if target.startswith("#"):
-        room = await rooms.get_room_by_id_or_name(ctx.conn, target[1:])
+        room, member = await rooms.get_room_by_id_or_name_for(ctx.conn, target[1:], user["id"])
         if room is None:
             raise invalid
-        await _auto_join(ctx, room, user)
-        return room
+        return room, await _auto_join(ctx, room, user, member)
     if target.startswith("@"):
         other = await users.get_by_id_or_username(ctx.conn, target[1:])
         if other is None:
             raise invalid
-        return await _direct_with(ctx, user, other)
-    room = await rooms.get_room_by_id_or_name(ctx.conn, target)
+        return await _direct_with(ctx, user, other), None
+    room, member = await rooms.get_room_by_id_or_name_for(ctx.conn, target, user["id"])
     if room is not None:
-        await _auto_join(ctx, room, user)
-        return room
+        return room, await _auto_join(ctx, room, user, member)
     other = await users.get_by_id(ctx.conn, target)
     if other is None:
         raise invalid
-    return await _direct_with(ctx, user, other)
+    return await _direct_with(ctx, user, other), None
 
 
 def _targets(value: Any, field: str) -> list[str]:
@@ -365,7 +378,8 @@ async def post_message(
 
     posted: list[Posted] = []
     for target in targets:
-        room = await check_can_post(ctx, await resolve_target(ctx, user, target), user)
+        resolved, member = await _resolve_target(ctx, user, target)
+        room = await check_can_post(ctx, resolved, user, member=member)
         if not impersonation_allowed:
             await check_impersonation(ctx, user, room, fields)
         elif "avatar" in fields:

@@ -14,11 +14,12 @@ from hookhub.store import messages, rooms
 from hookhub.store.rows import Row
 
 
-async def check_can_post(ctx: Ctx, room: Row | None, user: Row) -> Row:
-    """Raise the plain Rocket.Chat error when `user` may not post in `room`; return the room."""
+async def check_can_post(ctx: Ctx, room: Row | None, user: Row, *, member: bool | None = None) -> Row:
+    """Raise the plain Rocket.Chat error when `user` may not post in `room`; return the room.
+    `member`: the user's membership when the caller already knows it (see `can_access_room`)."""
     if room is None:
         raise Failure("error-invalid-room")
-    if user["type"] != "app" and not await can_access_room(ctx, room, user):
+    if user["type"] != "app" and not await can_access_room(ctx, room, user, member=member):
         raise Failure("error-not-allowed")
     if room["archived"]:
         raise Failure("error-room-archived")
@@ -61,8 +62,9 @@ async def insert_message(
         "extra": extra or {},
     }
     await messages.insert_message(ctx.conn, row)
-    await rooms.bump_message_count(ctx.conn, room["id"], message_doc(row), now)
-    room_after = await rooms.get_room(ctx.conn, room["id"])
+    # the counter update hands back the room as it now stands (for the event's snapshot), so
+    # the room is not read again
+    room_after = await rooms.bump_message_count(ctx.conn, room["id"], message_doc(row), now)
     await outbox.record(ctx, outbox.MESSAGE_SENT, room=room_after or room, message=row, actor=author)
     return row
 

@@ -11,10 +11,15 @@ async def is_member(ctx: Ctx, room_id: str, user_id: str) -> bool:
     return await rooms.get_subscription(ctx.conn, room_id, user_id) is not None
 
 
-async def can_access_room(ctx: Ctx, room: Row, user: Row) -> bool:
+async def can_access_room(ctx: Ctx, room: Row, user: Row, *, member: bool | None = None) -> bool:
     """Public channels: anyone holding `view-c-room`, and members. Private groups and direct
-    messages: members only."""
-    if await is_member(ctx, room["id"], user["id"]):
+    messages: members only.
+
+    `member` is the membership when the caller has just looked it up in this transaction (the
+    hook hot path does, while auto-joining): the subscription is not read a second time."""
+    if member is None:
+        member = await is_member(ctx, room["id"], user["id"])
+    if member:
         return True
     if room["t"] == "c":
         return await ctx.can(user, "view-c-room")
