@@ -246,16 +246,10 @@ async def _direct_with(ctx: Ctx, user: Row, other: Row) -> Row:
     return await get_or_create_direct(ctx, user, [other])
 
 
-async def resolve_target(ctx: Ctx, user: Row, target: str) -> Row:
+async def resolve_target(ctx: Ctx, user: Row, target: str) -> tuple[Row, bool | None]:
     """A webhook-style destination (core-api.md §9.2): `#room`, `@user`, or a bare room id or
-    name, falling back to a direct message by user id."""
-    room, _member = await _resolve_target(ctx, user, target)
-    return room
-
-
-async def _resolve_target(ctx: Ctx, user: Row, target: str) -> tuple[Row, bool | None]:
-    """`resolve_target`, plus the user's membership of the room when it was looked up on the
-    way (None when not)."""
+    name, falling back to a direct message by user id. Also returns the user's membership of the
+    room when it was read on the way (None when not), for the post checks."""
     invalid = MeteorError(None, "invalid-channel")
     if target.startswith("#"):
         room, member = await rooms.get_room_by_id_or_name_for(ctx.conn, target[1:], user["id"])
@@ -378,7 +372,7 @@ async def post_message(
 
     posted: list[Posted] = []
     for target in targets:
-        resolved, member = await _resolve_target(ctx, user, target)
+        resolved, member = await resolve_target(ctx, user, target)
         room = await check_can_post(ctx, resolved, user, member=member)
         if not impersonation_allowed:
             await check_impersonation(ctx, user, room, fields)
