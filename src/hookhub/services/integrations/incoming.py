@@ -10,7 +10,7 @@ from typing import Any
 from hookhub.ids import iso, random_id
 from hookhub.services.context import Ctx
 from hookhub.services.errors import MeteorError
-from hookhub.services.integrations import scripts, targets
+from hookhub.services.integrations import records, scripts, targets
 from hookhub.services.integrations.permissions import INCOMING, manageable, rights_of
 from hookhub.store import integrations as store
 from hookhub.store.rows import Row
@@ -40,15 +40,6 @@ def _check_rate_limit(body: dict[str, Any], method: str) -> None:
             "error-invalid-rate-limit",
             {"method": method},
         )
-
-
-def _author(user: Row) -> dict[str, Any]:
-    return {"_id": user["id"], "username": user["username"]}
-
-
-def _without_nulls(document: dict[str, Any]) -> dict[str, Any]:
-    """Stored documents never hold explicit nulls (a null in the body means "not set")."""
-    return {k: v for k, v in document.items() if v is not None}
 
 
 def _parse_channels(channel: Any, method: str) -> list[str]:
@@ -102,7 +93,7 @@ async def add_incoming(ctx: Ctx, caller: Row, body: dict[str, Any]) -> dict[str,
         token=random_id(48),
         userId=post_as["id"],
         _createdAt=now,
-        _createdBy=_author(caller),
+        _createdBy=records.author(caller),
         # we return the stored document, and storage stamps every write
         _updatedAt=now,
     )
@@ -112,11 +103,7 @@ async def add_incoming(ctx: Ctx, caller: Row, body: dict[str, Any]) -> dict[str,
 
     await _check_targets(ctx, channels, caller, both=rights.manage_both("incoming"), method=_ADD)
     await targets.add_bot_role(ctx, post_as)
-    document = _without_nulls(document)
-    await store.insert_integration(ctx.conn, document)
-    stored = await store.get_integration(ctx.conn, document["_id"])
-    assert stored is not None
-    return stored
+    return await records.save_new(ctx, document)
 
 
 async def update_incoming(ctx: Ctx, caller: Row, integration_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -164,12 +151,7 @@ async def update_incoming(ctx: Ctx, caller: Row, integration_id: str, body: dict
             if key in body:
                 document[key] = body[key]
         document["scriptEngine"] = engine
-    document["_updatedAt"] = iso(ctx.now())
-    document["_updatedBy"] = _author(caller)
-    await store.replace_integration(ctx.conn, _without_nulls(document))
-    stored = await store.get_integration(ctx.conn, integration_id)
-    assert stored is not None
-    return stored
+    return await records.save_update(ctx, caller, document)
 
 
 async def delete_incoming(ctx: Ctx, caller: Row, integration_id: str) -> None:

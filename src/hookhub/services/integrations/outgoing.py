@@ -12,7 +12,7 @@ from typing import Any, TypeGuard
 from hookhub.ids import iso, random_id
 from hookhub.services.context import Ctx
 from hookhub.services.errors import MeteorError
-from hookhub.services.integrations import scripts, targets
+from hookhub.services.integrations import records, scripts, targets
 from hookhub.services.integrations.permissions import OUTGOING, Rights, manageable, rights_of
 from hookhub.store import integrations as store
 from hookhub.store.rows import Row
@@ -60,14 +60,6 @@ _UPDATED_KEYS = (
     "impersonateUser", "username", "userId", "urls", "token", "triggerWords", "retryFailedCalls",
     "retryCount", "retryDelay", "triggerWordAnywhere", "runOnEdits",
 )  # fmt: skip
-
-
-def _author(user: Row) -> dict[str, Any]:
-    return {"_id": user["id"], "username": user["username"]}
-
-
-def _without_nulls(document: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in document.items() if v is not None}
 
 
 def _is_string_list(value: Any) -> TypeGuard[list[str]]:
@@ -156,7 +148,7 @@ async def validate_outgoing(ctx: Ctx, caller: Row, body: dict[str, Any], rights:
         urls=urls,
         userId=post_as["id"],
         _createdAt=iso(ctx.now()),
-        _createdBy=_author(caller),
+        _createdBy=records.author(caller),
     )
     words = body.get("triggerWords")
     if event.uses_trigger_words and words is not None:
@@ -192,11 +184,7 @@ async def add_outgoing(ctx: Ctx, caller: Row, body: dict[str, Any]) -> dict[str,
     record = await validate_outgoing(ctx, caller, body, rights)
     record["_id"] = random_id(17)
     record["_updatedAt"] = record["_createdAt"]
-    document = _without_nulls(record)
-    await store.insert_integration(ctx.conn, document)
-    stored = await store.get_integration(ctx.conn, document["_id"])
-    assert stored is not None
-    return stored
+    return await records.save_new(ctx, record)
 
 
 async def update_outgoing(ctx: Ctx, caller: Row, integration_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -235,12 +223,7 @@ async def update_outgoing(ctx: Ctx, caller: Row, integration_id: str, body: dict
             document.pop("scriptCompiled", None)
             if "scriptError" in record:
                 document["scriptError"] = record["scriptError"]
-    document["_updatedAt"] = iso(ctx.now())
-    document["_updatedBy"] = _author(caller)
-    await store.replace_integration(ctx.conn, _without_nulls(document))
-    stored = await store.get_integration(ctx.conn, integration_id)
-    assert stored is not None
-    return stored
+    return await records.save_update(ctx, caller, document)
 
 
 async def delete_outgoing(ctx: Ctx, caller: Row, integration_id: str) -> None:
