@@ -121,22 +121,29 @@ def _b(nullable: bool = True) -> Prop:
 
 _STRINGS = Prop("array")
 
+# What the incoming create and update branches share, in schema order (AJV reports the first
+# failing property in that order).
+_INCOMING_SHARED = {
+    "channel": _s(False),
+    "scriptEnabled": _b(False),
+    "overrideDestinationChannelEnabled": _b(),
+    "script": _s(),
+    "name": _s(False),
+    "enabled": _b(False),
+    "alias": _s(),
+    "avatar": _s(),
+    "emoji": _s(),
+}
+# hookhub's per-hook rate limit (calls per minute, 0 = none); not in Rocket.Chat
+_RATE_LIMIT = {"rateLimit": Prop("number")}
+
 _INCOMING_CREATE = Branch(
     properties={
         "type": _s(False, "webhook-incoming"),
         "username": _s(False),
-        "channel": _s(False),
-        "scriptEnabled": _b(False),
-        "overrideDestinationChannelEnabled": _b(),
-        "script": _s(),
-        "name": _s(False),
-        "enabled": _b(False),
-        "alias": _s(),
-        "avatar": _s(),
-        "emoji": _s(),
+        **_INCOMING_SHARED,
         "scriptEngine": _s(),
-        # hookhub's per-hook rate limit (calls per minute, 0 = none); not in Rocket.Chat
-        "rateLimit": Prop("number"),
+        **_RATE_LIMIT,
     },
     required=("type", "username", "channel", "scriptEnabled", "name", "enabled"),
 )
@@ -182,16 +189,8 @@ UPDATE_SCHEMA = [
         properties={
             "type": _s(False, "webhook-incoming"),
             "integrationId": _s(False),
-            "channel": _s(False),
-            "scriptEnabled": _b(False),
-            "overrideDestinationChannelEnabled": _b(),
-            "script": _s(),
-            "name": _s(False),
-            "enabled": _b(False),
-            "alias": _s(),
-            "avatar": _s(),
-            "emoji": _s(),
-            "rateLimit": Prop("number"),
+            **_INCOMING_SHARED,
+            **_RATE_LIMIT,
         },
         required=("integrationId", "type", "channel", "scriptEnabled", "name", "enabled"),
         additional=True,
