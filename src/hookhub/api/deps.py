@@ -19,7 +19,8 @@ from hookhub.services.errors import InvalidParams, MeteorError, NotLoggedIn
 from hookhub.store.rows import Row
 
 
-def get_hub(request: Request) -> Hub:
+async def get_hub(request: Request) -> Hub:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread
     hub: Hub = request.app.state.hub
     return hub
 

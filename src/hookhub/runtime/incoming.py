@@ -581,10 +581,16 @@ class _ScriptRun:
 
 
 async def execute(
-    hub: Hub, limiter: RateLimiter, call: HookCall, headers: MutableMapping[str, str]
+    hub: Hub,
+    limiter: RateLimiter,
+    call: HookCall,
+    headers: MutableMapping[str, str],
+    *,
+    counted: bool = False,
 ) -> HookAnswer:
     """Run one hook call. Response headers (rate limit, replay marker) are added to `headers`;
-    failures are raised as domain errors after the transaction rolled back.
+    failures are raised as domain errors after the transaction rolled back. `counted`: the rate
+    limiter has already counted this call (the fast path did, then handed the call over here).
 
     With a script, the transaction runs twice around it. The first does steps 1-4 (counting the
     call in the rate limiter, which the second does not do again, and answering a replayed
@@ -597,7 +603,6 @@ async def execute(
     result, produced by a version that was current a moment before)."""
     parsed = parse_body(call.content_type, call.raw_body)  # CPU work before the write transaction
     hashed = key_hash(call.idempotency_key)
-    counted = False
     script: _ScriptRun | None = None
     runs = 0
     while True:

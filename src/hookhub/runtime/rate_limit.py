@@ -14,6 +14,7 @@ hook in a minute.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,17 +67,23 @@ def integration_limit(integration: dict[str, Any], default: int) -> int:
 
 
 class RateLimiter:
-    """Fixed one-minute windows per (hook URL, method, client IP)."""
+    """Fixed one-minute windows per (hook URL, method, client IP). Thread-safe: the hook fast
+    path counts calls on the SQLite writer thread, the general path on the event loop."""
 
     def __init__(self, clock_ms: Callable[[], int] | None = None) -> None:
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         self._windows: dict[tuple[str, str, str], _Window] = {}
+        self._lock = threading.Lock()
 
     def check(self, url: str, method: str, client_ip: str, limit: int) -> dict[str, str]:
         """Count one call. Returns the `X-RateLimit-*` headers for the answer (none when `limit`
         is 0, i.e. unlimited); raises RateLimited when the budget of the window is spent."""
         if limit <= 0:
             return {}
+        with self._lock:
+            return self._count(url, method, client_ip, limit)
+
+    def _count(self, url: str, method: str, client_ip: str, limit: int) -> dict[str, str]:
         now = self._clock_ms()
         key = (url, method, client_ip)
         window = self._windows.get(key)

@@ -298,19 +298,21 @@ def _drop_empty(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None and v != "" and v != [] and v != {}}
 
 
-async def post_message(
-    ctx: Ctx,
-    user: Row,
-    body: dict[str, Any],
-    *,
-    defaults: dict[str, str] | None = None,
-    impersonation_allowed: bool = False,
-) -> list[Posted]:
-    """`chat.postMessage` and incoming webhooks (RC's processWebhookMessage): one message per
-    distinct target. `defaults` (`alias`, `avatar`, `emoji`) are an integration's settings, used
-    when the payload has none; `impersonation_allowed` lets a trusted caller (an incoming
-    integration) set alias/avatar without `message-impersonate`."""
-    defaults = defaults or {}
+@dataclass(frozen=True)
+class Composed:
+    """A `chat.postMessage`-style body checked and turned into what is stored, before any room is
+    looked at: the distinct targets, the text, the message fields and the thread id."""
+
+    targets: list[str]
+    text: str
+    fields: dict[str, Any]
+    tmid: str | None
+    attachments: list[Any] | None
+
+
+def compose_post(max_size: int, body: dict[str, Any], defaults: dict[str, str]) -> Composed:
+    """The pure part of `post_message`: validate the body's own fields (raising its errors, in its
+    order) and build the message fields. `max_size` is `Message_MaxAllowedSize`."""
     raw_targets = body.get("channel") if body.get("channel") is not None else body.get("roomId")
     if raw_targets is None:
         raise InvalidParams(
@@ -334,8 +336,7 @@ async def post_message(
         if isinstance(attachments_in, list)
         else None
     )
-    limit = ctx.settings.message_max_size
-    if len(text) > limit:
+    if len(text) > max_size:
         raise Failure("error-message-size-exceeded")
     for att in attachments or []:
         if isinstance(att, dict):
@@ -343,7 +344,7 @@ async def post_message(
             if "msg" in att:
                 msg = att.pop("msg")
                 att["text"] = msg.strip() if isinstance(msg, str) else msg
-            if isinstance(att.get("text"), str) and len(att["text"]) > limit:
+            if isinstance(att.get("text"), str) and len(att["text"]) > max_size:
                 raise Failure("error-message-size-exceeded")
 
     alias = _optional_str(body, "username", "alias") or defaults.get("alias") or None
@@ -369,17 +370,42 @@ async def post_message(
     )
     fields["parseUrls"] = parse_urls if isinstance(parse_urls, bool) else not attachments
     fields["groupable"] = groupable if isinstance(groupable, bool) else False
+    return Composed(targets=targets, text=text, fields=fields, tmid=tmid, attachments=attachments)
 
+
+def check_trusted_fields(composed: Composed) -> None:
+    """The checks a trusted poster (an incoming integration) still gets once the room is known:
+    a well-formed `avatar` URL and valid attachments."""
+    if "avatar" in composed.fields:
+        _partial_url(composed.fields["avatar"], "avatar")
+    if composed.attachments:
+        validate_attachments(composed.attachments)
+
+
+async def post_message(
+    ctx: Ctx,
+    user: Row,
+    body: dict[str, Any],
+    *,
+    defaults: dict[str, str] | None = None,
+    impersonation_allowed: bool = False,
+) -> list[Posted]:
+    """`chat.postMessage` and incoming webhooks (RC's processWebhookMessage): one message per
+    distinct target. `defaults` (`alias`, `avatar`, `emoji`) are an integration's settings, used
+    when the payload has none; `impersonation_allowed` lets a trusted caller (an incoming
+    integration) set alias/avatar without `message-impersonate`."""
+    composed = compose_post(ctx.settings.message_max_size, body, defaults or {})
+    fields, attachments, text, tmid = composed.fields, composed.attachments, composed.text, composed.tmid
     posted: list[Posted] = []
-    for target in targets:
+    for target in composed.targets:
         resolved, member = await resolve_target(ctx, user, target)
         room = await check_can_post(ctx, resolved, user, member=member)
-        if not impersonation_allowed:
+        if impersonation_allowed:
+            check_trusted_fields(composed)
+        else:
             await check_impersonation(ctx, user, room, fields)
-        elif "avatar" in fields:
-            _partial_url(fields["avatar"], "avatar")
-        if attachments:
-            validate_attachments(attachments)
+            if attachments:
+                validate_attachments(attachments)
         row = await _store(ctx, room, user, text=text, extra=dict(fields), tmid=tmid)
         posted.append(Posted(channel=target, message=row))
     return posted

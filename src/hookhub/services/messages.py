@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from hookhub.ids import random_id
@@ -33,19 +34,18 @@ def check_size(ctx: Ctx, text: str) -> None:
         raise Failure("error-message-size-exceeded")
 
 
-async def insert_message(
-    ctx: Ctx,
+def message_row(
     room: Row,
     author: Row,
     *,
     text: str,
+    now: datetime,
     extra: dict[str, Any] | None = None,
     tmid: str | None = None,
     message_id: str | None = None,
 ) -> Row:
-    """Store a user message, update the room's counters and write its `messageSent` event."""
-    now = ctx.now()
-    row: Row = {
+    """The stored row of a new user message (pure: the incoming-hook fast path builds the same)."""
+    return {
         "id": message_id or random_id(),
         "rid": room["id"],
         "ts": now,
@@ -61,6 +61,21 @@ async def insert_message(
         "edited_by_username": None,
         "extra": extra or {},
     }
+
+
+async def insert_message(
+    ctx: Ctx,
+    room: Row,
+    author: Row,
+    *,
+    text: str,
+    extra: dict[str, Any] | None = None,
+    tmid: str | None = None,
+    message_id: str | None = None,
+) -> Row:
+    """Store a user message, update the room's counters and write its `messageSent` event."""
+    now = ctx.now()
+    row = message_row(room, author, text=text, now=now, extra=extra, tmid=tmid, message_id=message_id)
     await messages.insert_message(ctx.conn, row)
     # the counter update hands back the room as it now stands (for the event's snapshot), so
     # the room is not read again

@@ -33,6 +33,33 @@ EVENT_TYPES = frozenset(
 )
 
 
+def event_payload(
+    *,
+    room: Row | None = None,
+    user: Row | None = None,
+    message: Row | None = None,
+    actor: Row | None = None,
+) -> dict[str, Any]:
+    """An event's snapshots: the documents as they are at the change (pure)."""
+    payload: dict[str, Any] = {}
+    if room is not None:
+        payload["room"] = room_doc(room)
+    if user is not None:
+        payload["user"] = user_doc(user, full=True)
+    if message is not None:
+        payload["message"] = message_doc(message)
+    if actor is not None:
+        payload["actor"] = user_doc(actor, full=True)
+    return payload
+
+
+def subject_id(user: Row | None, actor: Row | None) -> str | None:
+    """The event's `user_id` column: the subject, else whoever acted."""
+    if user is not None:
+        return str(user["id"])
+    return str(actor["id"]) if actor is not None else None
+
+
 async def record(
     ctx: Ctx,
     type: str,
@@ -44,21 +71,12 @@ async def record(
 ) -> None:
     """Append one event. `user` is the subject (joined, left, created, owner); `actor` who did it."""
     assert type in EVENT_TYPES, type
-    payload: dict[str, Any] = {}
-    if room is not None:
-        payload["room"] = room_doc(room)
-    if user is not None:
-        payload["user"] = user_doc(user, full=True)
-    if message is not None:
-        payload["message"] = message_doc(message)
-    if actor is not None:
-        payload["actor"] = user_doc(actor, full=True)
     await events.append(
         ctx.conn,
         type=type,
-        payload=payload,
+        payload=event_payload(room=room, user=user, message=message, actor=actor),
         created_at=ctx.now(),
         room_id=room["id"] if room is not None else None,
-        user_id=user["id"] if user is not None else (actor["id"] if actor is not None else None),
+        user_id=subject_id(user, actor),
         message_id=message["id"] if message is not None else None,
     )

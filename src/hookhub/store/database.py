@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hookhub.store.query import REGEXP_FUNCTION, sqlite_regexp
+from hookhub.store.sqlite_batches import BatchWriter, configure
 
 _READ_ONLY = "hookhub_read_only"
 
@@ -24,14 +25,7 @@ def make_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control from the driver so BEGIN is ours to emit.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
+        configure(dbapi_connection)
         # `$regex` filters (store.query) run through RE2 here; PostgreSQL uses its own `~`.
         dbapi_connection.create_function(REGEXP_FUNCTION, 3, sqlite_regexp, deterministic=True)
 
@@ -59,6 +53,18 @@ class Database:
         # order, so at most one of them waits inside SQLite (other processes still meet the busy
         # timeout). Write transactions must therefore never nest.
         self._writers: asyncio.Lock | None = asyncio.Lock() if url.startswith("sqlite") else None
+        self._batches: BatchWriter | None = None
+
+    @property
+    def batch_writer(self) -> BatchWriter | None:
+        """Group-committed raw writes (`store.sqlite_batches`), on a SQLite file database only
+        (None on PostgreSQL, which has no single write lock to queue on, and in memory, where a
+        second connection would not see the same database). Created on first use."""
+        if self._batches is None and self._writers is not None:
+            path = make_url(self.url).database
+            if path and path != ":memory:" and not path.startswith("file:"):
+                self._batches = BatchWriter(path, self._writers)
+        return self._batches
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncConnection]:
@@ -79,4 +85,7 @@ class Database:
                 yield conn
 
     async def dispose(self) -> None:
+        batches, self._batches = self._batches, None
+        if batches is not None:
+            await batches.close()
         await self.engine.dispose()

@@ -1,0 +1,142 @@
+"""The incoming-hook fast path: the common post as one group-committed SQLite job.
+
+Most hook traffic is the same request again and again: a CI server or a monitor posts JSON to a
+hook without a script, the message goes to the integration's own channel, and the posting user
+already belongs to it. That request is served here by one job on `store.sqlite_batches` (one
+thread round trip, a commit shared with the requests that queued meanwhile) with the checks of
+`runtime.incoming.execute` made in the same order on the same data.
+
+Everything else — a script, an idempotency key, a destination in the payload, several
+destinations, a DM, a room to join first, a read-only or archived room, a thread reply, a
+refusal whose exact answer the general path knows — is handed to `incoming.execute`, before
+the job has written anything. The hand-over says whether the call was already counted by the
+rate limiter, so it is counted once. On PostgreSQL (no batch writer) every call takes the
+general path.
+"""
+
+from __future__ import annotations
+
+import hmac
+import sqlite3
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from hookhub.config import Settings
+from hookhub.hub import Hub
+from hookhub.runtime import incoming
+from hookhub.runtime.rate_limit import RateLimiter, integration_limit
+from hookhub.services import chat, outbox
+from hookhub.services.documents import message_doc
+from hookhub.services.errors import HookhubError
+from hookhub.services.messages import message_row
+from hookhub.store import sqlite_rows
+
+
+@dataclass(frozen=True)
+class HandOver:
+    """The fast path does not serve this call; nothing was written. `rate_headers` is set when
+    the call was counted by the rate limiter (and holds the headers that count produced)."""
+
+    rate_headers: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Posted:
+    """The call was served: 200 `{"success": true}` with these rate-limit headers."""
+
+    rate_headers: dict[str, str] = field(default_factory=dict)
+
+
+def _post_job(
+    conn: sqlite3.Connection,
+    *,
+    settings: Settings,
+    limiter: RateLimiter,
+    clock: Callable[[], datetime],
+    call: incoming.HookCall,
+    body: dict[str, Any],
+) -> Posted | HandOver:
+    """Steps 1-7 of webhook-runtime.md §2.4 and the post, for the common case (runs on the
+    writer thread, inside a savepoint: raising rolls back whatever it wrote)."""
+    integration = sqlite_rows.integration_doc(conn, call.integration_id)
+    stored = integration.get("token") if integration is not None else None
+    if (
+        integration is None
+        or integration.get("type") != incoming.INCOMING
+        or not isinstance(stored, str)
+        or not hmac.compare_digest(stored.encode(), call.token.encode())
+    ):
+        return HandOver()
+    user_id = integration.get("userId")
+    user = sqlite_rows.user_by_id(conn, user_id) if isinstance(user_id, str) else None
+    if user is None:
+        return HandOver()
+    # raises RateLimited (with its headers) when the budget is spent: nothing is written
+    rate_headers = limiter.check(
+        call.url, call.method, call.client_ip, integration_limit(integration, settings.hooks_rate_limit)
+    )
+    counted = HandOver(rate_headers)
+    if integration.get("enabled") is not True or incoming.script_applies(settings, integration, call):
+        return counted
+    if not body and integration.get("scriptEnabled") is not True:
+        return Posted(rate_headers)
+    if body.get("channel") or body.get("roomId") or body.get("separateResponse") is True:
+        return counted
+    payload = incoming.message_payload(integration, body)
+    payload.pop("separateResponse", None)
+    try:
+        composed = chat.compose_post(settings.message_max_size, payload, incoming.defaults_of(integration))
+    except HookhubError:
+        return counted
+    if len(composed.targets) != 1 or not composed.targets[0].startswith("#") or composed.tmid:
+        return counted
+    room = sqlite_rows.room_for_post(conn, composed.targets[0][1:], user["id"])
+    if room is None or not room.member or room.archived or room.read_only:
+        return counted
+    try:
+        chat.check_trusted_fields(composed)
+    except HookhubError:
+        return counted
+    now = clock()
+    row = message_row({"id": room.id}, user, text=composed.text, now=now, extra=dict(composed.fields))
+    sqlite_rows.insert_message(conn, row)
+    room_after = sqlite_rows.bump_message_count(conn, room.id, message_doc(row), now)
+    if room_after is None:  # cannot happen: the room was read in this transaction
+        raise LookupError(f"room {room.id} vanished inside a write transaction")
+    sqlite_rows.append_event(
+        conn,
+        type=outbox.MESSAGE_SENT,
+        payload=outbox.event_payload(room=room_after, message=row, actor=user),
+        created_at=now,
+        room_id=room.id,
+        user_id=outbox.subject_id(None, user),
+        message_id=row["id"],
+    )
+    return Posted(rate_headers)
+
+
+async def execute(
+    hub: Hub, limiter: RateLimiter, call: incoming.HookCall, headers: MutableMapping[str, str]
+) -> incoming.HookAnswer:
+    """Serve one hook call: on the fast path when it applies, else through `incoming.execute`.
+    Same contract as `incoming.execute`."""
+    writer = hub.db.batch_writer
+    if writer is None or call.method != "POST" or incoming.key_hash(call.idempotency_key) is not None:
+        return await incoming.execute(hub, limiter, call, headers)
+    parsed = incoming.parse_body(call.content_type, call.raw_body)
+    if parsed.error is not None:
+        return await incoming.execute(hub, limiter, call, headers)
+    job = partial(
+        _post_job, settings=hub.settings, limiter=limiter, clock=hub.clock, call=call, body=parsed.body
+    )
+    outcome = await writer.run(job)
+    if isinstance(outcome, Posted):
+        headers.update(outcome.rate_headers)
+        return incoming.HookAnswer(200, {"success": True})
+    if outcome.rate_headers is None:
+        return await incoming.execute(hub, limiter, call, headers)
+    headers.update(outcome.rate_headers)
+    return await incoming.execute(hub, limiter, call, headers, counted=True)

@@ -1,0 +1,138 @@
+"""Group commit on SQLite: short write jobs run on one dedicated connection and thread, many per
+transaction.
+
+The general write path (SQLAlchemy over aiosqlite) pays a thread round trip for every statement,
+each one waiting its turn on a busy event loop, while the process's single SQLite write lock is
+held; under a burst the lock hold time, not SQLite, sets the throughput. A job here is a plain
+function over a `sqlite3.Connection`, run synchronously on the writer thread: a whole request's
+writes cost one round trip, and the jobs that queued up meanwhile share one transaction and one
+commit. Each job runs inside its own savepoint, so a job that raises leaves nothing behind and the
+others still commit. A job's caller is answered only after the commit: durability is unchanged.
+
+The writer takes the same asyncio lock as `Database.transaction(write=True)`, so it never
+competes with this process's other writers inside SQLite's busy handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+Job = Callable[[sqlite3.Connection], Any]
+
+# A bigger batch amortises the commit further but makes every job in it wait for the slowest.
+MAX_BATCH = 64
+
+
+def configure(connection: Any) -> None:
+    """Set up a DB-API SQLite connection (sqlite3's, or aiosqlite's adapter) as every hookhub
+    connection runs: transactions under our control, WAL, foreign keys, a busy timeout."""
+    # BEGIN/COMMIT are ours to emit, not the driver's
+    connection.isolation_level = None
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class BatchWriter:
+    """Runs write jobs on a dedicated connection to the SQLite file at `path`, in batches."""
+
+    def __init__(self, path: str, lock: asyncio.Lock, *, max_batch: int = MAX_BATCH) -> None:
+        self._path = path
+        self._lock = lock
+        self._max_batch = max_batch
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hookhub-sqlite-batches")
+        self._connection: sqlite3.Connection | None = None
+        self._pending: list[tuple[Job, asyncio.Future[Any]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `job` in a write transaction and return its result once that transaction has
+        committed; if it raises, its writes are rolled back and the exception is raised here.
+        The job runs on another thread: it must only touch the connection and its arguments."""
+        if self._closed:
+            raise RuntimeError("the SQLite batch writer is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append((job, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = loop.create_task(self._drain())
+        return await future
+
+    async def close(self) -> None:
+        """Finish the queued jobs, then close the connection and stop the thread. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._drainer is not None:
+            with suppress(Exception):
+                await self._drainer
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._disconnect)
+        self._thread.shutdown(wait=True)
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            batch = self._pending[: self._max_batch]
+            del self._pending[: len(batch)]
+            jobs = [job for job, _ in batch]
+            try:
+                async with self._lock:
+                    outcomes = await loop.run_in_executor(self._thread, self._run_batch, jobs)
+            except Exception as exc:  # the commit failed: nothing of this batch is stored
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():  # the caller went away; its job ran (and committed) anyway
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            connection = sqlite3.connect(self._path, timeout=30)
+            configure(connection)
+            self._connection = connection
+        return self._connection
+
+    def _disconnect(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _run_batch(self, jobs: list[Job]) -> list[tuple[bool, Any]]:
+        connection = self._connect()
+        outcomes: list[tuple[bool, Any]] = []
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for job in jobs:
+                connection.execute("SAVEPOINT batch_job")
+                try:
+                    value = job(connection)
+                except Exception as exc:
+                    connection.execute("ROLLBACK TO batch_job")
+                    connection.execute("RELEASE batch_job")
+                    outcomes.append((False, exc))
+                else:
+                    connection.execute("RELEASE batch_job")
+                    outcomes.append((True, value))
+            connection.execute("COMMIT")
+        except BaseException:
+            with suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+            raise
+        return outcomes

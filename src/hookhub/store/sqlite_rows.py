@@ -1,0 +1,167 @@
+"""The SQL of the incoming-hook fast path, as plain `sqlite3` calls for `store.sqlite_batches` jobs.
+
+Values go in and come out through the same SQLAlchemy type processors the general path uses
+(`TableCodec`), so a row written here is byte for byte the row `store.messages`/`store.rooms`/
+`store.events` would have written, and a row read here equals theirs.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import sqlite
+
+from hookhub.store.rows import Row
+from hookhub.store.tables import events, integrations, messages, rooms, users
+
+_DIALECT = sqlite.dialect()
+
+
+class TableCodec:
+    """Column lists and value conversion for one table, for hand-written SQLite statements."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.names = [column.name for column in table.columns]
+        self.column_list = ", ".join(f'{table.name}."{name}"' for name in self.names)
+        self._decoders: list[Callable[[Any], Any] | None] = [
+            column.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None) for column in table.columns
+        ]
+        self._inserts: dict[tuple[str, ...], str] = {}
+        self._encoders: dict[str, Callable[[Any], Any] | None] = {
+            column.name: column.type.dialect_impl(_DIALECT).bind_processor(_DIALECT)
+            for column in table.columns
+        }
+
+    def decode(self, values: Sequence[Any]) -> Row:
+        """A result row (in `names` order) as the general path's Row."""
+        return {
+            name: decoder(value) if decoder is not None and value is not None else value
+            for name, decoder, value in zip(self.names, self._decoders, values, strict=False)
+        }
+
+    def decode_value(self, name: str, value: Any) -> Any:
+        """One value of column `name` as read."""
+        decoder = self._decoders[self.names.index(name)]
+        return decoder(value) if decoder is not None and value is not None else value
+
+    def encode(self, name: str, value: Any) -> Any:
+        """`value` as bound to column `name`."""
+        encoder = self._encoders[name]
+        return encoder(value) if encoder is not None else value
+
+    def insert_sql(self, names: Sequence[str]) -> str:
+        key = tuple(names)
+        sql = self._inserts.get(key)
+        if sql is None:
+            columns = ", ".join(f'"{name}"' for name in names)
+            marks = ", ".join("?" for _ in names)
+            sql = self._inserts[key] = f"INSERT INTO {self.table.name} ({columns}) VALUES ({marks})"
+        return sql
+
+
+USERS = TableCodec(users)
+ROOMS = TableCodec(rooms)
+MESSAGES = TableCodec(messages)
+EVENTS = TableCodec(events)
+_INTEGRATIONS = TableCodec(integrations)
+
+_USER_BY_ID = f"SELECT {USERS.column_list} FROM users WHERE users.id = ?"
+# One statement for the room (by id, else by name; an id match wins) and the poster's membership,
+# as `store.rooms.get_room_by_id_or_name_for`; only what decides whether the fast path may post.
+_ROOM_FOR_POST = (
+    "SELECT rooms.id, rooms.archived, rooms.ro, subscriptions.id FROM rooms "
+    "LEFT OUTER JOIN subscriptions ON subscriptions.rid = rooms.id AND subscriptions.user_id = ? "
+    "WHERE rooms.id = ? OR rooms.name = ? ORDER BY rooms.id = ? DESC LIMIT 1"
+)
+_BUMP_ROOM = (
+    "UPDATE rooms SET msgs = msgs + 1, lm = ?, last_message = ?, updated_at = ? "
+    f"WHERE rooms.id = ? RETURNING {ROOMS.column_list}"
+)
+_EVENT_COLUMNS = ("type", "room_id", "user_id", "message_id", "payload", "created_at")
+_INSERT_EVENT = EVENTS.insert_sql(_EVENT_COLUMNS)
+
+
+def integration_doc(conn: sqlite3.Connection, integration_id: str) -> dict[str, Any] | None:
+    """The stored integration document (`store.integrations.get_integration`)."""
+    row = conn.execute("SELECT doc FROM integrations WHERE id = ?", (integration_id,)).fetchone()
+    if row is None:
+        return None
+    doc: dict[str, Any] = _INTEGRATIONS.decode_value("doc", row[0])
+    return doc
+
+
+def user_by_id(conn: sqlite3.Connection, user_id: str) -> Row | None:
+    row = conn.execute(_USER_BY_ID, (user_id,)).fetchone()
+    return USERS.decode(row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class RoomForPost:
+    """What the fast path needs to know of a destination before posting to it."""
+
+    id: str
+    archived: bool
+    read_only: bool
+    member: bool
+
+
+def room_for_post(conn: sqlite3.Connection, value: str, user_id: str) -> RoomForPost | None:
+    """The room whose id (else name) is `value`, and whether `user_id` is subscribed to it."""
+    row = conn.execute(_ROOM_FOR_POST, (user_id, value, value, value)).fetchone()
+    if row is None:
+        return None
+    return RoomForPost(
+        id=row[0],
+        archived=bool(ROOMS.decode_value("archived", row[1])),
+        read_only=bool(ROOMS.decode_value("ro", row[2])),
+        member=row[3] is not None,
+    )
+
+
+def insert_message(conn: sqlite3.Connection, row: Row) -> None:
+    names = list(row)
+    conn.execute(MESSAGES.insert_sql(names), [MESSAGES.encode(name, row[name]) for name in names])
+
+
+def bump_message_count(
+    conn: sqlite3.Connection, room_id: str, last_message: Row, when: datetime
+) -> Row | None:
+    """`store.rooms.bump_message_count`: one more message, the last one set; the updated room."""
+    row = conn.execute(
+        _BUMP_ROOM,
+        (
+            ROOMS.encode("lm", when),
+            ROOMS.encode("last_message", last_message),
+            ROOMS.encode("updated_at", when),
+            room_id,
+        ),
+    ).fetchone()
+    return ROOMS.decode(row) if row is not None else None
+
+
+def append_event(
+    conn: sqlite3.Connection,
+    *,
+    type: str,
+    payload: dict[str, Any],
+    created_at: datetime,
+    room_id: str | None,
+    user_id: str | None,
+    message_id: str | None,
+) -> None:
+    """`store.events.append`."""
+    values = {
+        "type": type,
+        "room_id": room_id,
+        "user_id": user_id,
+        "message_id": message_id,
+        "payload": payload,
+        "created_at": created_at,
+    }
+    conn.execute(_INSERT_EVENT, [EVENTS.encode(name, values[name]) for name in _EVENT_COLUMNS])
