@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookhub.store.rows import Row, all_rows
@@ -37,3 +38,27 @@ async def append(
 async def list_events(conn: AsyncConnection, *, after_id: int = 0, limit: int = 1000) -> list[Row]:
     stmt = select(events).where(events.c.id > after_id).order_by(events.c.id).limit(limit)
     return all_rows(await conn.execute(stmt))
+
+
+async def claim_events(conn: AsyncConnection, *, limit: int) -> list[Row]:
+    """The oldest unprocessed events, by id, for the delivery worker to consume in this transaction
+    (then `mark_events_processed`). On PostgreSQL the rows stay locked until the transaction ends and
+    other processes' workers skip them, so each event is consumed by one worker at a time."""
+    if limit <= 0:
+        return []
+    stmt = select(events).where(events.c.processed_at.is_(None)).order_by(events.c.id).limit(limit)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return all_rows(await conn.execute(stmt))
+
+
+async def mark_events_processed(conn: AsyncConnection, ids: Sequence[int], now: datetime) -> int:
+    """Stamp events as consumed (ones already stamped keep their first stamp); returns how many."""
+    if not ids:
+        return 0
+    stmt = (
+        update(events)
+        .where(events.c.id.in_(list(ids)), events.c.processed_at.is_(None))
+        .values(processed_at=now)
+    )
+    return int((await conn.execute(stmt)).rowcount or 0)

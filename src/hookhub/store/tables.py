@@ -305,3 +305,45 @@ hook_receipts = Table(
     UniqueConstraint("integration_id", "key_hash"),
 )
 Index("ix_hook_receipts_created_at", hook_receipts.c.created_at)
+
+# Durable outgoing deliveries (issue #5): one row per (event, integration, URL), or per replay. The row
+# outlives crashes: a worker claims it by writing a lease (`lease_owner`, `lease_until`); a worker that
+# dies simply lets the lease run out and another one takes the row again. `id` doubles as the Standard
+# Webhooks `webhook-id`, so it must stay the same on every attempt. `dedupe_key` makes consuming an
+# outbox event twice harmless. No foreign key to `integrations`: a delivery of a removed integration is
+# cancelled by the worker, and its row (like its history) may outlive the integration.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("dedupe_key", Text, nullable=False, unique=True),
+    Column("event_id", BigInteger, nullable=True),
+    Column("integration_id", ID, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("trigger_word", Text, nullable=True),
+    Column("tries", Integer, nullable=False, default=0),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("depth", Integer, nullable=False, default=0),
+    Column("replay_of", ID, nullable=True),
+    Column("history_id", ID, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("payload", JSONText, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+# Claims read "pending, due, oldest first" straight from this index.
+Index(
+    "ix_deliveries_status_next_attempt_at_id",
+    deliveries.c.status,
+    deliveries.c.next_attempt_at,
+    deliveries.c.id,
+)
+# The earliest lease to run out (the worker's wake-up time when every due row is taken).
+Index("ix_deliveries_status_lease_until", deliveries.c.status, deliveries.c.lease_until)
+# Retention of finished rows.
+Index("ix_deliveries_status_updated_at", deliveries.c.status, deliveries.c.updated_at)
+Index("ix_deliveries_integration_id_status", deliveries.c.integration_id, deliveries.c.status)
