@@ -4,6 +4,7 @@ the shared writer lock, and shutdown."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from hookhub.store import sqlite_batches
 from hookhub.store.database import Database
 from hookhub.store.sqlite_batches import BatchWriter
 
@@ -138,3 +140,55 @@ async def test_close_finishes_queued_jobs_then_refuses(db: Database) -> None:
 async def test_no_batch_writer_for_memory_or_postgresql() -> None:
     assert Database("sqlite+aiosqlite:///:memory:").batch_writer is None
     assert Database("postgresql+asyncpg://u:p@127.0.0.1:1/db").batch_writer is None
+
+
+def file_size(path: str) -> int:
+    return os.path.getsize(path)
+
+
+def in_database_file(path: str) -> list[str]:
+    """The notes in the database file itself, ignoring the WAL: what checkpoints copied."""
+    with sqlite3.connect(f"file:{path}?immutable=1", uri=True) as conn:
+        return [row[0] for row in conn.execute("SELECT text FROM notes ORDER BY id")]
+
+
+async def test_writes_are_checkpointed_off_the_writer_thread(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_batches, "CHECKPOINT_INTERVAL_SECONDS", 0.0)
+    writer = writer_of(db)
+    await writer.run(add("first"))
+    await writer.run(add("second"))  # its batch starts a checkpoint covering at least "first"
+    for _ in range(100):
+        if "first" in in_database_file(db_path(db)):
+            break
+        await asyncio.sleep(0.02)
+    assert "first" in in_database_file(db_path(db))
+
+
+@pytest.mark.parametrize(("limit", "locked_pass"), [(1, True), (10**12, False)])
+async def test_a_long_wal_is_checkpointed_under_the_writer_lock(
+    db: Database, monkeypatch: pytest.MonkeyPatch, limit: int, locked_pass: bool
+) -> None:
+    """Past the size limit a second checkpoint pass runs while the writer lock is held (no write
+    can come in, so it completes and the WAL starts over); below it, checkpoints never block."""
+    monkeypatch.setattr(sqlite_batches, "CHECKPOINT_INTERVAL_SECONDS", 0.0)
+    monkeypatch.setattr(sqlite_batches, "WAL_SIZE_LIMIT_BYTES", limit)
+    writer = writer_of(db)
+    lock_held: list[bool] = []
+    checkpoint = writer._checkpoint_sync
+
+    def observed() -> int:
+        lock_held.append(writer._lock.locked())
+        return checkpoint()
+
+    monkeypatch.setattr(writer, "_checkpoint_sync", observed)
+    wal = f"{db_path(db)}-wal"
+    sizes = []
+    for n in range(20):
+        await writer.run(add(f"note {n}" + "x" * 3000))
+        await asyncio.sleep(0.02)  # lets the checkpoint task run between batches
+        sizes.append(file_size(wal))
+    assert lock_held and (True in lock_held) is locked_pass
+    assert max(sizes) < 20 * 4096, sizes  # the WAL started over: a note needs at least a page
+    assert len(stored(db_path(db))) == 20

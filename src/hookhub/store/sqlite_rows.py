@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table
@@ -20,6 +20,14 @@ from hookhub.store.rows import Row
 from hookhub.store.tables import events, integrations, messages, rooms, users
 
 _DIALECT = sqlite.dialect()
+
+
+def _utc_text(value: datetime) -> str:
+    """What `UTCDateTime` binds on SQLite (naive UTC, always with microseconds), without the
+    generic processor chain: dates are most of what the fast path encodes."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 class TableCodec:
