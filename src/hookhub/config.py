@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _NAME_RE_DEFAULT = r"[0-9a-zA-Z-_.]+"
+_HOST_RE = re.compile(
+    r"(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?"
+)
 
 # uvicorn's level names; `trace` is uvicorn's extra level below debug.
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
@@ -87,9 +91,48 @@ class Settings(BaseSettings):
         1048576
     )
 
+    # Outgoing webhooks (runtime/outgoing.py): deliveries in flight at once, how deep a chain of
+    # webhook replies may go before it is stopped, a factor on every retry delay (tests shrink
+    # the spec's schedule with it), and history retention (age, and count per integration).
+    outgoing_concurrency: Annotated[
+        int, Field(validation_alias="HOOKHUB_OUTGOING_CONCURRENCY", ge=1, le=1024)
+    ] = 16
+    outgoing_max_depth: Annotated[int, Field(validation_alias="HOOKHUB_OUTGOING_MAX_DEPTH", ge=1, le=100)] = 3
+    retry_time_scale: Annotated[float, Field(validation_alias="HOOKHUB_RETRY_TIME_SCALE", gt=0, le=1000)] = (
+        1.0
+    )
+    history_ttl_days: Annotated[float, Field(validation_alias="HOOKHUB_HISTORY_TTL_DAYS", gt=0)] = 30
+    history_max_per_integration: Annotated[
+        int, Field(validation_alias="HOOKHUB_HISTORY_MAX_PER_INTEGRATION", ge=1)
+    ] = 10000
+    # Destinations the egress guard lets through although they are loopback/private/link-local:
+    # comma-separated CIDRs (10.0.0.0/8, 127.0.0.1/32) or exact host names.
+    egress_allow: Annotated[list[str], NoDecode, Field(validation_alias="HOOKHUB_EGRESS_ALLOW")] = []
+
     # Password hashing cost; tests lower it, production keeps argon2's recommended defaults.
     argon2_time_cost: Annotated[int, Field(validation_alias="HOOKHUB_ARGON2_TIME_COST", ge=1)] = 3
     argon2_memory_kib: Annotated[int, Field(validation_alias="HOOKHUB_ARGON2_MEMORY_KIB", ge=8)] = 65536
+
+    @field_validator("egress_allow", mode="before")
+    @classmethod
+    def _allow_list(cls, value: object) -> list[str]:
+        entries = value.split(",") if isinstance(value, str) else value
+        if not isinstance(entries, list | tuple):
+            raise ValueError("must be a comma-separated list of CIDRs or host names")
+        out: list[str] = []
+        for raw in entries:
+            entry = str(raw).strip()
+            if not entry:
+                continue
+            if "/" in entry or entry.replace(".", "").isdigit() or ":" in entry:
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"{entry!r} is not a valid CIDR or address ({exc})") from exc
+            elif not _HOST_RE.fullmatch(entry):
+                raise ValueError(f"{entry!r} is not a valid host name")
+            out.append(entry)
+        return out
 
     @field_validator("log_level")
     @classmethod

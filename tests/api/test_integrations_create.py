@@ -378,9 +378,11 @@ async def test_outgoing_document(hub: Hub, admin: RC) -> None:
     assert set(doc) == {
         "_id", "type", "name", "enabled", "username", "userId", "alias", "avatar", "emoji", "channel",
         "event", "urls", "triggerWords", "token", "scriptEnabled", "scriptEngine", "_createdAt",
-        "_createdBy", "_updatedAt",
+        "_createdBy", "_updatedAt", "signingSecret",
     }  # fmt: skip
     assert doc["type"] == "webhook-outgoing"
+    # hookhub's Standard Webhooks secret: whsec_ + base64 of 32 random bytes
+    assert re.fullmatch(r"whsec_[A-Za-z0-9+/]{43}=", doc["signingSecret"])
     assert doc["event"] == "sendMessage"
     assert doc["channel"] == ["#general"]
     assert doc["userId"] == "rocket.cat"

@@ -390,3 +390,18 @@ async def test_null_clears_a_field(admin: RC) -> None:
     doc = assert_ok(await put(admin, incoming_update(original, alias=None)))["integration"]
     assert "alias" not in doc
     assert None not in doc.values()
+
+
+async def test_outgoing_update_keeps_the_signing_secret(hub: Hub, admin: RC) -> None:
+    doc = await create(admin, outgoing(token="t1"))
+    updated = assert_ok(await put(admin, outgoing_update(doc, name="renamed")))["integration"]
+    assert updated["name"] == "renamed"
+    assert updated["signingSecret"] == doc["signingSecret"]
+
+
+async def test_outgoing_update_gives_an_older_integration_a_signing_secret(hub: Hub, admin: RC) -> None:
+    doc = await create(admin, outgoing(token="t1"))
+    async with hub.tx() as ctx:
+        await store.replace_integration(ctx.conn, {k: v for k, v in doc.items() if k != "signingSecret"})
+    updated = assert_ok(await put(admin, outgoing_update(doc)))["integration"]
+    assert updated["signingSecret"].startswith("whsec_")

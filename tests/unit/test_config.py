@@ -141,3 +141,42 @@ def test_unknown_log_level(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOOKHUB_LOG_LEVEL", "verbose")
     with pytest.raises(SettingsError, match=r"^invalid value for HOOKHUB_LOG_LEVEL: .*must be one of"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("", []),
+        ("127.0.0.1/32", ["127.0.0.1/32"]),
+        (" 10.0.0.0/8 , ci.internal,, ::1 ", ["10.0.0.0/8", "ci.internal", "::1"]),
+        ("fe80::/10,localhost", ["fe80::/10", "localhost"]),
+    ],
+)
+def test_egress_allow_is_a_comma_separated_list(
+    monkeypatch: pytest.MonkeyPatch, given: str, expected: list[str]
+) -> None:
+    monkeypatch.setenv("HOOKHUB_EGRESS_ALLOW", given)
+    assert load_settings().egress_allow == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("300.1.1.1", "'300.1.1.1' is not a valid CIDR or address"),
+        ("10.0.0.0/33", "'10.0.0.0/33' is not a valid CIDR or address"),
+        ("bad host!", "'bad host!' is not a valid host name"),
+    ],
+)
+def test_bad_egress_allow_entries_are_named(
+    monkeypatch: pytest.MonkeyPatch, given: str, message: str
+) -> None:
+    monkeypatch.setenv("HOOKHUB_EGRESS_ALLOW", given)
+    with pytest.raises(SettingsError, match="HOOKHUB_EGRESS_ALLOW") as caught:
+        load_settings()
+    assert message in str(caught.value)
+
+
+def test_outgoing_defaults() -> None:
+    s = load_settings()
+    assert (s.outgoing_concurrency, s.outgoing_max_depth, s.retry_time_scale) == (16, 3, 1.0)
+    assert (s.history_ttl_days, s.history_max_per_integration, s.egress_allow) == (30, 10000, [])

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from hookhub.ids import iso, random_id
+from hookhub.runtime.signing import new_secret
 from hookhub.services.context import Ctx
 from hookhub.services.errors import MeteorError
 from hookhub.services.integrations import records, scripts, targets
@@ -184,6 +185,8 @@ async def add_outgoing(ctx: Ctx, caller: Row, body: dict[str, Any]) -> dict[str,
     record = await validate_outgoing(ctx, caller, body, rights)
     record["_id"] = random_id(17)
     record["_updatedAt"] = record["_createdAt"]
+    # hookhub: the Standard Webhooks secret every delivery is signed with (shown to managers)
+    record["signingSecret"] = new_secret()
     return await records.save_new(ctx, record)
 
 
@@ -208,6 +211,7 @@ async def update_outgoing(ctx: Ctx, caller: Row, integration_id: str, body: dict
         scripts.check_engine_on_update(ctx.settings, engine)
 
     document = dict(current)
+    document.setdefault("signingSecret", new_secret())
     for key in _UPDATED_KEYS:
         if key in record:
             document[key] = record[key]
