@@ -98,6 +98,11 @@ class Settings(BaseSettings):
         int, Field(validation_alias="HOOKHUB_OUTGOING_CONCURRENCY", ge=1, le=1024)
     ] = 16
     outgoing_max_depth: Annotated[int, Field(validation_alias="HOOKHUB_OUTGOING_MAX_DEPTH", ge=1, le=100)] = 3
+    # How long a claimed delivery stays reserved for its worker; a process that dies mid-delivery
+    # holds its deliveries this long before another worker (or the restarted process) takes them.
+    delivery_lease_seconds: Annotated[
+        float, Field(validation_alias="HOOKHUB_DELIVERY_LEASE_SECONDS", ge=1, le=3600)
+    ] = 60
     retry_time_scale: Annotated[float, Field(validation_alias="HOOKHUB_RETRY_TIME_SCALE", gt=0, le=1000)] = (
         1.0
     )

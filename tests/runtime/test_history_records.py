@@ -98,6 +98,7 @@ CATALOGUE: list[tuple[str, bool, bool, bool]] = [
     ("failed-and-not-configured-to-retry", True, False, True),
     ("after-http-call-send-message-failed", False, True, True),
     ("url-response-sent-message", False, True, True),
+    ("loop-depth-exceeded", True, False, True),  # hookhub: the reply-chain loop breaker
 ]
 
 

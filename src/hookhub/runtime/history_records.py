@@ -74,6 +74,9 @@ STEPS: dict[str, StepInfo] = {
     "failed-and-not-configured-to-retry": _step(error=True, ends=True),
     "after-http-call-send-message-failed": _step(finished=True),
     "url-response-sent-message": _step("resultMessage", finished=True),
+    # hookhub (issue #5 loop breaker): a chain of webhook replies reached HOOKHUB_OUTGOING_MAX_DEPTH,
+    # so this delivery is not sent; `errorStack` says why.
+    "loop-depth-exceeded": _step("errorStack", error=True, ends=True),
 }
 # `going-to-retry-<n>` (n = the attempt being scheduled, from 1): an error that ends this record;
 # the next attempt gets a new one.
