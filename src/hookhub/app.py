@@ -19,6 +19,7 @@ from hookhub.api.integration_listing import router as integration_listing_router
 from hookhub.api.integrations import router as integrations_router
 from hookhub.config import Settings
 from hookhub.hub import Hub
+from hookhub.runtime.outgoing import OutgoingEngine
 
 ROUTERS = (
     info.router,
@@ -48,11 +49,14 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         # Everything built so far (routes, schemas, metadata, the V8-free runtime) lives as long
         # as the process: moved out of the collector's reach, so full collections stay short
         # and do not show up as latency spikes under load.
+        outgoing = OutgoingEngine(the_hub, lease_seconds=settings.delivery_lease_seconds)
+        await outgoing.start()
         gc.collect()
         gc.freeze()
         try:
             yield
         finally:
+            await outgoing.stop()
             await the_hub.close()
 
     app = FastAPI(

@@ -27,6 +27,7 @@ class Hub:
         self.hashing = PasswordHashing(settings)
         self.clock = clock
         self._sandbox: Sandbox | None = None
+        self._commit_listeners: list[Callable[[], None]] = []
 
     @property
     def sandbox(self) -> Sandbox:
@@ -44,6 +45,21 @@ class Hub:
         """A service context over one transaction (committed when the block exits cleanly)."""
         async with self.db.transaction(write=write) as conn:
             yield Ctx(conn=conn, settings=self.settings, permissions=self.permissions, clock=self.clock)
+        if write:
+            self.committed()
+
+    def on_commit(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` after every committed write (it may have written outbox events or
+        deliveries: the outgoing engine looks at once instead of at its next poll). Returns a
+        function that removes it. Listeners must be quick and must not raise."""
+        self._commit_listeners.append(listener)
+        return lambda: self._commit_listeners.remove(listener)
+
+    def committed(self) -> None:
+        """A write was committed (write paths that bypass `tx`, such as the hook fast path, call
+        this themselves)."""
+        for listener in list(self._commit_listeners):
+            listener()
 
     async def start(self) -> None:
         async with self.tx() as ctx:

@@ -677,3 +677,15 @@ async def test_numbers_beyond_range(hub: Hub, admin: RC, raw: bytes, message: st
         "invalid-params",
     )
     assert await stored_count(hub) == 0
+
+
+async def test_file_uploaded_is_accepted_with_a_warning(admin: RC) -> None:
+    """hookhub has no uploads: the integration is stored (clients create them) and the answer
+    says it never fires; other events carry no warning."""
+    r = await admin.post("integrations.create", outgoing(event="fileUploaded", triggerWords=...))
+    body = assert_ok(r)
+    assert body["integration"]["event"] == "fileUploaded"
+    assert body["warning"] == (
+        "hookhub has no file uploads: a fileUploaded integration is stored but never fires"
+    )
+    assert "warning" not in assert_ok(await admin.post("integrations.create", outgoing()))

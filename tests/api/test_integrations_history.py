@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from hookhub.hub import Hub
 from hookhub.store import integrations as store
+from hookhub.store.rows import all_rows
+from hookhub.store.tables import deliveries as deliveries_table
 from tests.api.test_integrations_list import (
     ALL_INCOMING,
     ALL_OUTGOING,
@@ -249,7 +252,11 @@ async def test_clear_all_outgoing_clears_others(hub: Hub, alice: RC, setup: dict
 
 # -- integrations.replayOutgoing -------------------------------------------------------------------
 
-NOT_AVAILABLE = "Replaying outgoing webhooks is not available yet [error-not-available]"
+
+async def queued_replays(hub: Hub) -> list[dict[str, Any]]:
+    async with hub.tx(write=False) as ctx:
+        rows = all_rows(await ctx.conn.execute(select(deliveries_table)))
+    return [r for r in rows if r["replay_of"] is not None]
 
 
 async def test_replay_requires_login(anon: RC) -> None:
@@ -321,14 +328,48 @@ async def test_replay_unknown_integration_and_history(admin: RC, setup: dict[str
     )
 
 
-async def test_replay_valid_request_is_not_available_yet(hub: Hub, admin: RC, setup: dict[str, Any]) -> None:
+async def test_replay_of_a_record_whose_message_is_gone_queues_nothing(
+    hub: Hub, admin: RC, setup: dict[str, Any]
+) -> None:
+    """The recorded data names no room or message that still exists: there is nothing to send."""
     r = await admin.post(
         "integrations.replayOutgoing",
         integrationId=setup["boss_out"]["_id"],
         historyId=setup["boss_h"][0]["_id"],
     )
-    assert_error(r, 400, NOT_AVAILABLE, "error-not-available")
+    assert_ok(r)
+    assert await queued_replays(hub) == []
     assert await history_count(hub, setup["boss_out"]["_id"]) == 3
+
+
+async def test_replay_queues_a_new_delivery_of_the_recorded_event(
+    hub: Hub, admin: RC, setup: dict[str, Any]
+) -> None:
+    message = assert_ok(await admin.post("chat.postMessage", channel="#general", text="!go again"))["message"]
+    data = {"channel_id": "GENERAL", "message_id": message["_id"], "user_id": admin.user_id, "text": "old"}
+    entry = history_doc(setup["boss_out"], 11, data=data, url="http://127.0.0.1:9/final")
+    unsent = history_doc(setup["boss_out"], 12, data=data)
+    del unsent["url"]  # never reached pre-http-call
+    await insert_history(hub, entry, unsent)
+    for record in (entry, unsent):
+        assert_ok(
+            await admin.post(
+                "integrations.replayOutgoing", integrationId=setup["boss_out"]["_id"], historyId=record["_id"]
+            )
+        )
+    (queued,) = await queued_replays(hub)
+    assert queued["replay_of"] == entry["_id"]
+    assert queued["integration_id"] == setup["boss_out"]["_id"]
+    assert (queued["url"], queued["event"], queued["status"]) == (
+        "http://127.0.0.1:9/final",
+        "sendMessage",
+        "pending",
+    )
+    snapshot = queued["payload"]["snapshot"]
+    # the documents are read again, as they are now
+    assert snapshot["message"]["_id"] == message["_id"] and snapshot["message"]["msg"] == "!go again"
+    assert snapshot["room"]["_id"] == "GENERAL"
+    assert snapshot["actor"]["_id"] == admin.user_id
 
 
 async def test_replay_own_only(hub: Hub, alice: RC, setup: dict[str, Any]) -> None:
@@ -350,14 +391,12 @@ async def test_replay_own_only(hub: Hub, alice: RC, setup: dict[str, Any]) -> No
         400,
         "Invalid integration [error-invalid-integration]",
     )
-    assert_error(
+    assert_ok(
         await alice.post(
             "integrations.replayOutgoing",
             integrationId=setup["alice_out"]["_id"],
             historyId=setup["alice_h"][0]["_id"],
         ),
-        400,
-        NOT_AVAILABLE,
     )
 
 

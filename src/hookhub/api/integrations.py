@@ -221,6 +221,19 @@ _INVALID_TYPE = "Invalid integration type."
 
 # -- routes ---------------------------------------------------------------------------------------------
 
+# hookhub has no file uploads: the event is accepted (existing clients create such integrations),
+# and the answer says it will not fire instead of pretending.
+NO_UPLOADS_WARNING = "hookhub has no file uploads: a fileUploaded integration is stored but never fires"
+
+
+def _answer(document: dict[str, Any]) -> dict[str, Any]:
+    """The create/update answer: the document, and a warning for an event hookhub never fires."""
+    answer: dict[str, Any] = {"integration": document}
+    if document.get("event") == "fileUploaded":
+        answer["warning"] = NO_UPLOADS_WARNING
+    return answer
+
+
 
 @router.post("/api/v1/integrations.create", summary="Create an incoming or outgoing webhook integration")
 async def create(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
@@ -233,7 +246,7 @@ async def create(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=N
             document = await outgoing.add_outgoing(ctx, caller.user, data)
         else:
             document = await incoming.add_incoming(ctx, caller.user, data)
-    return ok({"integration": document})
+    return ok(_answer(document))
 
 
 @router.put("/api/v1/integrations.update", summary="Change an incoming or outgoing webhook integration")
@@ -253,7 +266,7 @@ async def update(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=N
             if found is None:
                 raise Failure(_NOT_FOUND)
             document = await incoming.update_incoming(ctx, caller.user, found["_id"], data)
-    return ok({"integration": document})
+    return ok(_answer(document))
 
 
 @router.post("/api/v1/integrations.remove", summary="Delete an integration (outgoing history included)")

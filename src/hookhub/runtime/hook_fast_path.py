@@ -134,6 +134,7 @@ async def execute(
     )
     outcome = await writer.run(job)
     if isinstance(outcome, Posted):
+        hub.committed()
         headers.update(outcome.rate_headers)
         return incoming.HookAnswer(200, {"success": True})
     if outcome.rate_headers is None:

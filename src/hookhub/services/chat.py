@@ -12,7 +12,7 @@ from typing import Any
 from hookhub.ids import iso, parse_iso
 from hookhub.services import outbox, room_admin
 from hookhub.services.context import Ctx
-from hookhub.services.documents import message_doc
+from hookhub.services.documents import REPLY_DEPTH, message_doc
 from hookhub.services.errors import Failure, FailureObject, InvalidParams, MeteorError
 from hookhub.services.messages import check_can_post, insert_message
 from hookhub.services.room_access import can_access_room
@@ -389,13 +389,17 @@ async def post_message(
     *,
     defaults: dict[str, str] | None = None,
     impersonation_allowed: bool = False,
+    reply_depth: int = 0,
 ) -> list[Posted]:
     """`chat.postMessage` and incoming webhooks (RC's processWebhookMessage): one message per
     distinct target. `defaults` (`alias`, `avatar`, `emoji`) are an integration's settings, used
     when the payload has none; `impersonation_allowed` lets a trusted caller (an incoming
-    integration) set alias/avatar without `message-impersonate`."""
+    integration) set alias/avatar without `message-impersonate`; `reply_depth` > 0 marks an
+    outgoing webhook's reply (stored, not shown: the loop breaker reads it from the outbox)."""
     composed = compose_post(ctx.settings.message_max_size, body, defaults or {})
     fields, attachments, text, tmid = composed.fields, composed.attachments, composed.text, composed.tmid
+    if reply_depth > 0:
+        fields = {**fields, REPLY_DEPTH: reply_depth}
     posted: list[Posted] = []
     for target in composed.targets:
         resolved, member = await resolve_target(ctx, user, target)

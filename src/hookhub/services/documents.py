@@ -8,6 +8,10 @@ from typing import Any
 from hookhub.ids import iso
 from hookhub.store.rows import Row
 
+# Stored with a message an outgoing webhook's reply posted (the loop breaker's chain depth); kept
+# out of the message document, which must stay Rocket.Chat's.
+REPLY_DEPTH = "_hookhubReplyDepth"
+
 # Fields of another user that any logged-in caller may see (users.info without
 # view-full-other-user-info, users.register's answer).
 _PUBLIC_USER_FIELDS = (
@@ -170,8 +174,17 @@ def message_doc(row: Row) -> dict[str, Any]:
     if row["edited_at"] is not None:
         doc["editedAt"] = iso(row["edited_at"])
         doc["editedBy"] = {"_id": row["edited_by_id"], "username": row["edited_by_username"]}
-    doc.update(row.get("extra") or {})
+    extra = row.get("extra") or {}
+    if REPLY_DEPTH in extra:
+        extra = {k: v for k, v in extra.items() if k != REPLY_DEPTH}
+    doc.update(extra)
     return doc
+
+
+def reply_depth(row: Row) -> int:
+    """How many outgoing-webhook replies led to this message (0: not a webhook reply)."""
+    depth = (row.get("extra") or {}).get(REPLY_DEPTH)
+    return depth if isinstance(depth, int) and not isinstance(depth, bool) and depth > 0 else 0
 
 
 def subscription_doc(row: Row) -> dict[str, Any]:

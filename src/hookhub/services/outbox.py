@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from hookhub.services.context import Ctx
-from hookhub.services.documents import message_doc, room_doc, user_doc
+from hookhub.services.documents import message_doc, reply_depth, room_doc, user_doc
 from hookhub.store import events
 from hookhub.store.rows import Row
 
@@ -48,6 +48,8 @@ def event_payload(
         payload["user"] = user_doc(user, full=True)
     if message is not None:
         payload["message"] = message_doc(message)
+        if depth := reply_depth(message):
+            payload["replyDepth"] = depth
     if actor is not None:
         payload["actor"] = user_doc(actor, full=True)
     return payload

@@ -19,7 +19,7 @@ can share one queue; on SQLite a claim runs inside the process's single write tr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -42,6 +42,20 @@ FINISHED: Final = frozenset({DONE, FAILED, CANCELLED})
 # What a caller must give `enqueue`; every other column has a default there.
 _REQUIRED = frozenset({"dedupe_key", "integration_id", "url", "event", "payload", "created_at"})
 _COLUMNS = frozenset(c.name for c in deliveries.columns)
+
+
+def delivery_payload(
+    event_type: str, snapshot: Mapping[str, Any], *, event_id: int | None = None
+) -> dict[str, Any]:
+    """The `payload` column of a delivery: the event type (an outbox type, or an integration event
+    name for a replay), its id when it came from the outbox, and the documents it carries (the
+    outbox event's `room`/`message`/`user`/`actor` snapshots)."""
+    return {"eventId": event_id, "eventType": event_type, "snapshot": dict(snapshot)}
+
+
+def replay_dedupe_key() -> str:
+    """A replay is a new delivery every time it is asked for."""
+    return f"replay:{random_id()}"
 
 
 def event_dedupe_key(event_id: int, integration_id: str, url: str) -> str:

@@ -63,7 +63,7 @@ INTEGRATION_KEYS = frozenset(
         "overrideDestinationChannelEnabled", "_createdAt", "_createdBy", "_updatedAt", "_updatedBy",
         "event", "urls", "triggerWords", "triggerWordAnywhere", "targetRoom", "runOnEdits",
         "retryFailedCalls", "retryCount", "retryDelay", "impersonateUser", "lastExecutionLogs",
-        "rateLimit",
+        "rateLimit", "signingSecret",
     }
 )  # fmt: skip
 

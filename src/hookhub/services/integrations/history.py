@@ -7,11 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hookhub.runtime.outgoing_payloads import PayloadError, build_data
 from hookhub.services.context import Ctx
+from hookhub.services.documents import message_doc, room_doc, user_doc
 from hookhub.services.errors import Failure, MeteorError, PermissionRequired
 from hookhub.services.integrations.listing import ListRequest
 from hookhub.services.integrations.permissions import OUTGOING, history_filter, manageable, rights_of
 from hookhub.services.list_query import compile_list_params
+from hookhub.store import deliveries, messages, rooms, users
 from hookhub.store import integrations as store
 from hookhub.store.rows import Row
 
@@ -94,8 +97,62 @@ async def check_replay(
     return integration, history
 
 
-async def replay_outgoing(ctx: Ctx, user: Row, integration_id: str, history_id: str) -> None:
-    """`integrations.replayOutgoing`: validates the request completely, then refuses with
-    `error-not-available` because the outgoing delivery runtime does not exist yet."""
-    await check_replay(ctx, user, integration_id, history_id)
-    raise MeteorError("Replaying outgoing webhooks is not available yet", "error-not-available")
+async def _replay_snapshot(ctx: Ctx, event: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The documents a replayed event carries, re-read from the database as they are now
+    (§3.12: room by `channel_id`, message by `message_id`, user by `user_id`, owner by
+    `owner._id`), in the shape of an outbox event's snapshot."""
+    snapshot: dict[str, Any] = {}
+    room_id = data.get("channel_id")
+    if isinstance(room_id, str) and (room := await rooms.get_room(ctx.conn, room_id)) is not None:
+        snapshot["room"] = room_doc(room)
+    message_id = data.get("message_id")
+    if (
+        isinstance(message_id, str)
+        and (message := await messages.get_message(ctx.conn, message_id)) is not None
+    ):
+        snapshot["message"] = message_doc(message)
+    owner = data.get("owner")
+    subject_id = (
+        owner.get("_id") if event == "roomCreated" and isinstance(owner, dict) else data.get("user_id")
+    )
+    if isinstance(subject_id, str) and (subject := await users.get_by_id(ctx.conn, subject_id)) is not None:
+        snapshot["actor" if event in ("sendMessage", "fileUploaded") else "user"] = user_doc(
+            subject, full=True
+        )
+    return snapshot
+
+
+async def replay_outgoing(ctx: Ctx, user: Row, integration_id: str, history_id: str) -> bool:
+    """`integrations.replayOutgoing`: queue the recorded event again for the recorded (final)
+    URL, as a new delivery with its own history record (§3.12). The documents are re-read; the
+    worker re-checks the trigger words against the message as it is now and does nothing for a
+    disabled integration. Nothing is queued when the record never reached `pre-http-call` (no
+    `url`) or a document the event needs is gone. Returns whether a delivery was queued."""
+    integration, history = await check_replay(ctx, user, integration_id, history_id)
+    url = history.get("url")
+    event = history.get("event") or integration.get("event")
+    if not isinstance(url, str) or not url or not isinstance(event, str):
+        return False
+    snapshot = await _replay_snapshot(ctx, event, history["data"])
+    try:
+        build_data(
+            event, snapshot, integration, trigger_word=None, site_url=ctx.settings.site_url, now=ctx.now()
+        )
+    except PayloadError:
+        return False
+    now = ctx.now()
+    inserted = await deliveries.enqueue(
+        ctx.conn,
+        [
+            {
+                "dedupe_key": deliveries.replay_dedupe_key(),
+                "replay_of": history["_id"],
+                "integration_id": integration["_id"],
+                "url": url,
+                "event": event,
+                "payload": deliveries.delivery_payload(event, snapshot),
+                "created_at": now,
+            }
+        ],
+    )
+    return inserted == 1
