@@ -13,8 +13,9 @@ and measures
 
 * **throughput**: M messages posted through an incoming hook as fast as the API takes them; the
   figure is deliveries (M x N) divided by the time from the first post to the last arrival;
-* **latency with an empty queue**: messages posted one at a time, 20 per second; the figure is
-  arrival time minus the message's `ts` (both taken on this machine's clock), p50 and p99;
+* **latency with an empty queue**: 50 messages posted one at a time, each only once every
+  delivery of the previous one arrived; the figure is arrival time minus the message's `ts` (both
+  taken on this machine's clock) over all deliveries, p50 and p99;
 * **baseline**: the same receiver loaded directly by a Python client with the same number of
   concurrent requests (`--concurrency`, the server's HOOKHUB_OUTGOING_CONCURRENCY) sending the
   same payload: what the receiver and one Python HTTP client can do at all on this machine.
@@ -175,14 +176,15 @@ def throughput(receiver: str, hook_url: str, messages: int, integrations: int) -
     return len(got) / (last - started), last - started
 
 
-def latency(receiver: str, hook_url: str, count: int) -> tuple[float, float]:
-    """p50 and p99 in ms of arrival minus message ts, posting one message every 50 ms."""
+def latency(receiver: str, hook_url: str, count: int, integrations: int) -> tuple[float, float]:
+    """p50 and p99 in ms of arrival minus message ts over every delivery, posting the next message
+    only when all deliveries of the previous one arrived (the queue is empty each time)."""
     httpx.post(f"{receiver}/reset", trust_env=False)
     with httpx.Client(trust_env=False) as client:
         for n in range(count):
             client.post(hook_url, json={"text": f"latency probe {n}"}).raise_for_status()
-            time.sleep(0.05)
-    got = wait_arrivals(receiver, count, timeout=60)
+            wait_arrivals(receiver, (n + 1) * integrations, timeout=60)
+    got = arrivals(receiver)
     delays = [
         (arrived - datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()) * 1000
         for arrived, ts, _ in got
@@ -279,7 +281,7 @@ def run(integrations: int, messages: int, concurrency: int, workdir: Path) -> di
         wait_ready(hproc, f"{base}/api/info", workdir / f"hookhub-{integrations}.log")
         hook_url = setup(base, receiver, integrations)
         rate, seconds = throughput(receiver, hook_url, messages, integrations)
-        p50, p99 = latency(receiver, hook_url, 100)
+        p50, p99 = latency(receiver, hook_url, 50, integrations)
         baseline = asyncio.run(_baseline(receiver, max(2000, messages), concurrency))
         return {"rate": rate, "seconds": seconds, "p50": p50, "p99": p99, "baseline": baseline}
     finally:
