@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from hookhub.hub import Hub
 from hookhub.runtime import incoming
@@ -22,26 +22,11 @@ from hookhub.store.tables import messages
 from hookhub.store.tables import rooms as rooms_table
 from tests.api.test_hooks import make_hook, url_of
 from tests.conftest import assert_ok
+from tests.services.test_hook_cost import counting
 
 # integration, user, room with membership, message INSERT, room UPDATE ... RETURNING, event INSERT
 FAST_PATH_STATEMENTS = 6
 _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
-
-
-@contextmanager
-def general_path_statements(hub: Hub) -> Iterator[list[str]]:
-    """Statements run through SQLAlchemy (the general path) while the block runs."""
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    engine = hub.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 @asynccontextmanager
@@ -81,7 +66,7 @@ async def member_hook(hub: Hub, http: httpx.AsyncClient, **fields: Any) -> dict[
 
 async def test_a_member_posting_is_served_by_one_batched_job(hub: Hub, http: httpx.AsyncClient) -> None:
     hook = await member_hook(hub, http)
-    with general_path_statements(hub) as general:
+    with counting(hub) as general:
         async with fast_path_statements(hub) as fast:
             r = await http.post(url_of(hook), json={"text": "fast"})
     assert r.status_code == 200 and r.json() == {"success": True}
@@ -109,7 +94,7 @@ async def test_the_fast_path_stores_what_the_general_path_stores(hub: Hub, http:
         "parseUrls": False,
         "customFields": {"build": 7},
     }
-    with general_path_statements(hub) as general:
+    with counting(hub) as general:
         assert_ok(await http.post(url_of(hook), json=body))
     assert general == []  # served by the fast path
     call = incoming.HookCall(
@@ -169,7 +154,7 @@ async def test_other_calls_are_handed_to_the_general_path(
     hook = (
         await member_hook(hub, http, **fields) if "channel" not in fields else await make_hook(hub, **fields)
     )
-    with general_path_statements(hub) as general:
+    with counting(hub) as general:
         async with fast_path_statements(hub) as fast:
             await http.post(url_of(hook), json=body)
     assert general, "the general path did not run"
@@ -181,7 +166,7 @@ async def test_other_calls_are_handed_to_the_general_path(
 
 async def test_a_room_to_join_first_is_handed_over(hub: Hub, http: httpx.AsyncClient) -> None:
     hook = await make_hook(hub)
-    with general_path_statements(hub) as general:
+    with counting(hub) as general:
         assert_ok(await http.post(url_of(hook), json={"text": "joins"}))
     assert any("INSERT INTO subscriptions" in s for s in general)
 
@@ -193,7 +178,7 @@ async def test_read_only_and_archived_rooms_are_handed_over(
     hook = await member_hook(hub, http)
     async with hub.tx() as ctx:
         await ctx.conn.execute(update(rooms_table).where(rooms_table.c.id == "GENERAL").values({flag: True}))
-    with general_path_statements(hub) as general:
+    with counting(hub) as general:
         r = await http.post(url_of(hook), json={"text": "x"})
     assert general
     assert r.status_code == 400

@@ -23,7 +23,7 @@ from hookhub.runtime import signing
 from hookhub.runtime.egress import EgressClient
 from hookhub.runtime.outgoing import LOOP_DEPTH_EXCEEDED, OutgoingEngine
 from hookhub.runtime.outgoing_payloads import USER_AGENT
-from hookhub.store import deliveries
+from hookhub.store import deliveries, events
 from hookhub.store import integrations as integration_store
 from tests.conftest import RC, assert_ok
 
@@ -878,3 +878,20 @@ async def test_retention_prunes_old_history_and_finished_deliveries(fast_hub: Hu
         )
     assert total == 2
     assert {r["_updatedAt"] for r in kept} == {iso(now - a) for a in ages[2:]}
+
+
+async def test_without_outgoing_integrations_events_are_stamped_unread(
+    fast_hub: Hub, admin: RC, receiver: Receiver
+) -> None:
+    """Nothing listens: the consumer stamps every pending event in one statement (no payload is
+    read, nothing is queued); once an integration exists, events are read and matched again."""
+    await post(admin, "nobody listens")
+    engine = make_engine(fast_hub)
+    consumed, enqueued = await engine.consume_once()
+    assert consumed >= 1 and enqueued == 0
+    async with fast_hub.tx(write=False) as ctx:
+        pending = [e for e in await events.list_events(ctx.conn) if e["processed_at"] is None]
+    assert pending == []
+    await create_outgoing(fast_hub, admin, receiver.url)
+    await post(admin, "deploy now")
+    assert (await engine.consume_once())[1] == 1

@@ -5,53 +5,22 @@ a real migrated database: SQLite always, PostgreSQL too when HOOKHUB_TEST_POSTGR
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from hookhub.store import deliveries, events
 from hookhub.store.database import Database
-from hookhub.store.migrate import upgrade
 from hookhub.store.rows import Row
 
-POSTGRES_URL = os.environ.get("HOOKHUB_TEST_POSTGRES_URL")
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path, template_db: Path) -> str:
-    if request.param == "sqlite":
-        path = tmp_path / "hookhub.sqlite3"
-        shutil.copy(template_db, path)
-        return f"sqlite+aiosqlite:///{path}"
-    if not POSTGRES_URL:
-        pytest.skip("HOOKHUB_TEST_POSTGRES_URL is not set")
-    fresh = Database(POSTGRES_URL)
-    async with fresh.transaction() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await fresh.dispose()
-    upgrade(POSTGRES_URL)
-    return POSTGRES_URL
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(db_url)
-    yield database
-    await database.dispose()
 
 
 def delivery(key: str, *, integration: str = "int-1", created: datetime = T0, **extra: Any) -> dict[str, Any]:

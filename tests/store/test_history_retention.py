@@ -4,25 +4,19 @@ HOOKHUB_TEST_POSTGRES_URL names one (its `public` schema is dropped and rebuilt 
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import event, select
 
 from hookhub.store.database import Database
 from hookhub.store.history_retention import prune_history, prune_history_step
 from hookhub.store.integrations import insert_history_many
-from hookhub.store.migrate import upgrade
 from hookhub.store.tables import integration_history
 
-POSTGRES_URL = os.environ.get("HOOKHUB_TEST_POSTGRES_URL")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 _H = integration_history.c
 _INDEX = "ix_integration_history_integration_id_updated_at_id"
@@ -30,30 +24,6 @@ _INDEX = "ix_integration_history_integration_id_updated_at_id"
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path, template_db: Path) -> str:
-    if request.param == "sqlite":
-        path = tmp_path / "hookhub.sqlite3"
-        shutil.copy(template_db, path)
-        return f"sqlite+aiosqlite:///{path}"
-    if not POSTGRES_URL:
-        pytest.skip("HOOKHUB_TEST_POSTGRES_URL is not set")
-    fresh = Database(POSTGRES_URL)
-    async with fresh.transaction() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await fresh.dispose()
-    upgrade(POSTGRES_URL)
-    return POSTGRES_URL
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(db_url)
-    yield database
-    await database.dispose()
 
 
 Record = tuple[str, str, datetime | None]  # (integration id, record id, _updatedAt)

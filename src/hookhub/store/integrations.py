@@ -307,6 +307,12 @@ async def list_integrations(
     )
 
 
+async def any_enabled(conn: AsyncConnection, integration_type: str) -> bool:
+    """Whether at least one enabled integration of this type exists (an indexed probe)."""
+    stmt = select(_I.id).where(_I.type == integration_type, _I.enabled.is_(True)).limit(1)
+    return (await conn.execute(stmt)).first() is not None
+
+
 # -- history ---------------------------------------------------------------------------------------------
 
 
