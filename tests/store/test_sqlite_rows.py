@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -51,3 +54,19 @@ def test_every_column_round_trips() -> None:
     }
     encoded = [sqlite_rows.MESSAGES.encode(name, row[name]) for name in sqlite_rows.MESSAGES.names]
     assert sqlite_rows.MESSAGES.decode(encoded) == row
+
+
+def test_events_are_stamped_in_bounded_chunks_oldest_first(tmp_path: Path, template_db: Path) -> None:
+    path = tmp_path / "hookhub.sqlite3"
+    shutil.copy(template_db, path)
+    created = sqlite_rows.EVENTS.encode("created_at", datetime(2026, 1, 1, tzinfo=UTC))
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE events SET processed_at = created_at")  # what bootstrap left pending
+        conn.executemany(
+            "INSERT INTO events (type, payload, created_at) VALUES ('messageSent', '{}', ?)",
+            [(created,)] * 600,
+        )
+        now = datetime(2026, 1, 2, tzinfo=UTC)
+        assert [sqlite_rows.stamp_events(conn, now=now, limit=256) for _ in range(4)] == [256, 256, 88, 0]
+        rows = conn.execute("SELECT processed_at FROM events WHERE created_at = ?", (created,)).fetchall()
+    assert {row[0] for row in rows} == {sqlite_rows.EVENTS.encode("processed_at", now)}

@@ -51,6 +51,7 @@ from contextlib import suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from hookhub.hub import Hub
@@ -78,7 +79,7 @@ from hookhub.services import chat
 from hookhub.services.context import Ctx
 from hookhub.services.documents import message_doc
 from hookhub.services.errors import HookhubError, MeteorError
-from hookhub.store import deliveries, events, history_retention
+from hookhub.store import deliveries, events, history_retention, sqlite_rows
 from hookhub.store import integrations as integration_store
 from hookhub.store import users as user_store
 from hookhub.store.rows import Row
@@ -114,6 +115,10 @@ WRITE_BATCH = 32
 # Least time between two consumer transactions (see _consumer_loop): under a burst of posts the
 # consumer takes the write lock at most 20 times a second, each time for every event so far.
 COALESCE_SECONDS = 0.05
+# With no outgoing integration, events are only stamped as consumed, this often.
+STAMP_SECONDS = 1.0
+# Events stamped per job (SQLite): a few hundred row updates hold the write lock ~1 ms.
+STAMP_CHUNK = 256
 # Longest sleep of a loop with nothing signalled: a safety net for work nobody woke us for.
 POLL_SECONDS = 1.0
 RETENTION_SECONDS = 600.0
@@ -367,8 +372,8 @@ class OutgoingEngine:
             # Under a burst every committed post wakes the consumer; a short gap between its
             # transactions lets the events of many posts share one (the write lock is the
             # scarce resource), and costs nothing when events come one at a time.
-            # With no outgoing integration the events are only stamped: once per poll is enough.
-            spacing = COALESCE_SECONDS if self._listening else self._poll
+            # With no outgoing integration the events are only stamped (see STAMP_SECONDS).
+            spacing = COALESCE_SECONDS if self._listening else STAMP_SECONDS
             gap = spacing - (time.monotonic() - last)
             if gap > 0:
                 await asyncio.sleep(gap)
@@ -393,10 +398,8 @@ class OutgoingEngine:
             listening = await integration_store.any_enabled(ctx.conn, matching.OUTGOING_TYPE)
         self._listening = listening
         if not listening:
-            # No outgoing integration at all: stamp the events without reading them (one short
-            # statement instead of decoding every payload while holding the write lock).
-            async with self.hub.tx() as ctx:
-                return await events.mark_all_processed(ctx.conn, self._now()), 0
+            # No outgoing integration at all: stamp the events without reading them.
+            return await self._stamp_unread(), 0
         async with self.hub.tx() as ctx:
             now = self._now()
             batch = await events.claim_events(ctx.conn, limit=limit)
@@ -415,6 +418,21 @@ class OutgoingEngine:
             enqueued = await deliveries.enqueue(ctx.conn, rows) if rows else 0
             await events.mark_events_processed(ctx.conn, [int(e["id"]) for e in batch], now)
             return len(batch), enqueued
+
+    async def _stamp_unread(self) -> int:
+        """Mark every pending event consumed without reading it. On SQLite in short batched jobs
+        (interleaved with incoming posts on the same writer), elsewhere in one statement."""
+        now = self._now()
+        writer = self.hub.db.batch_writer
+        if writer is None:
+            async with self.hub.tx() as ctx:
+                return await events.mark_all_processed(ctx.conn, now)
+        total = 0
+        while True:
+            stamped = await writer.run(partial(sqlite_rows.stamp_events, now=now, limit=STAMP_CHUNK))
+            total += stamped
+            if stamped < STAMP_CHUNK:
+                return total
 
     async def _deliveries_for(
         self,

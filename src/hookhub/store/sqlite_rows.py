@@ -173,3 +173,15 @@ def append_event(
         "created_at": created_at,
     }
     conn.execute(_INSERT_EVENT, [EVENTS.encode(name, values[name]) for name in _EVENT_COLUMNS])
+
+
+_STAMP_EVENTS = (
+    "UPDATE events SET processed_at = ? WHERE events.id IN "
+    "(SELECT id FROM events WHERE processed_at IS NULL ORDER BY id LIMIT ?)"
+)
+
+
+def stamp_events(conn: sqlite3.Connection, *, now: datetime, limit: int) -> int:
+    """`store.events.mark_all_processed` for at most `limit` events (oldest first), so that one
+    job holds the write lock only briefly; returns how many were stamped."""
+    return conn.execute(_STAMP_EVENTS, (EVENTS.encode("processed_at", now), limit)).rowcount
