@@ -9,12 +9,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from tests.e2e.receiver import Receiver
 
 STARTUP_TIMEOUT = 20.0
 SHUTDOWN_TIMEOUT = 10.0
@@ -129,26 +132,52 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
-@pytest.fixture
-def server(data_dir: Path) -> Iterator[Server]:
-    """A fresh server per test, stopped afterwards even when the test fails."""
-    running = start_server(data_dir)
+@contextmanager
+def serving(data_dir: Path, **extra_env: str) -> Iterator[Server]:
+    """A server for the block, stopped afterwards even when the block fails."""
+    running = start_server(data_dir, port=None, **extra_env)
     try:
         yield running
     finally:
         if running.proc.poll() is None:
             running.stop()
+
+
+@pytest.fixture
+def server(data_dir: Path) -> Iterator[Server]:
+    """A fresh server per test."""
+    with serving(data_dir) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for a module's tests that neither stop it nor depend on a fresh database."""
-    running = start_server(tmp_path_factory.mktemp("shared") / "data")
-    try:
+    with serving(tmp_path_factory.mktemp("shared") / "data") as running:
         yield running
-    finally:
-        if running.proc.poll() is None:
-            running.stop()
+
+
+# Outgoing webhooks: loopback receivers are refused by the egress guard unless allowed; the spec's
+# retry delays (seconds to hours) are scaled down so schedules run in milliseconds.
+OUTGOING_ENV = {
+    "HOOKHUB_EGRESS_ALLOW": "127.0.0.1/32",
+    "HOOKHUB_RETRY_TIME_SCALE": "0.001",
+    "HOOKHUB_DELIVERY_LEASE_SECONDS": "2",
+}
+
+
+@pytest.fixture(scope="module")
+def outgoing_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server per module with OUTGOING_ENV."""
+    with serving(tmp_path_factory.mktemp("outgoing") / "data", **OUTGOING_ENV) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    """One HTTP receiver on 127.0.0.1 per module."""
+    with Receiver() as running:
+        yield running
 
 
 class Client:

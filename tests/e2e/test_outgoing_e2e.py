@@ -13,35 +13,20 @@ from typing import Any
 import pytest
 from standardwebhooks import Webhook
 
-from tests.e2e.conftest import ADMIN_PASS, ADMIN_USERNAME, Client, Server, free_port, start_server
+from tests.e2e.conftest import (
+    ADMIN_PASS,
+    ADMIN_USERNAME,
+    OUTGOING_ENV,
+    Client,
+    Server,
+    free_port,
+    start_server,
+)
 from tests.e2e.receiver import Answer, Received, Receiver
 
 USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/41.0.2227.0 Safari/537.36"
 )
-# Loopback is refused by the egress guard unless allowed; the spec's retry delays (seconds to
-# hours) are scaled down so the schedule runs in milliseconds.
-OUTGOING_ENV = {
-    "HOOKHUB_EGRESS_ALLOW": "127.0.0.1/32",
-    "HOOKHUB_RETRY_TIME_SCALE": "0.001",
-    "HOOKHUB_DELIVERY_LEASE_SECONDS": "2",
-}
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def outgoing_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start_server(tmp_path_factory.mktemp("outgoing") / "data", **OUTGOING_ENV)
-    try:
-        yield running
-    finally:
-        if running.proc.poll() is None:
-            running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,9 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from tests.e2e.conftest import ADMIN_PASS, ADMIN_USERNAME, Client, Server, start_server
+from tests.e2e.conftest import ADMIN_PASS, ADMIN_USERNAME, OUTGOING_ENV, Client, Server, start_server
 from tests.e2e.receiver import Answer, Received, Receiver
 from tests.e2e.test_outgoing_e2e import (
-    OUTGOING_ENV,
     USER_AGENT,
     create_outgoing,
     history,
@@ -51,24 +50,8 @@ USER_PASS = "More-e2e-pass-1"
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def more_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start_server(tmp_path_factory.mktemp("outgoing-more") / "data", port=None, **OUTGOING_ENV)
-    try:
-        yield running
-    finally:
-        if running.proc.poll() is None:
-            running.stop()
-
-
-@pytest.fixture(scope="module")
-def admin(more_server: Server) -> Iterator[Client]:
-    with Client(more_server.base_url) as client:
+def admin(outgoing_server: Server) -> Iterator[Client]:
+    with Client(outgoing_server.base_url) as client:
         client.login(ADMIN_USERNAME, ADMIN_PASS)
         yield client
 
@@ -142,7 +125,7 @@ def only_request(receiver: Receiver, path: str) -> Received:
 
 
 def test_room_joined_left_and_archived_carry_the_membership_payload(
-    more_server: Server, admin: Client, receiver: Receiver
+    outgoing_server: Server, admin: Client, receiver: Receiver
 ) -> None:
     room = create_channel(admin, "e2e-members")
     create_channel(admin, "e2e-members-other")
@@ -164,7 +147,7 @@ def test_room_joined_left_and_archived_carry_the_membership_payload(
     r = admin.post("channels.invite", roomId=room["_id"], userId=carol_id)
     assert r.status_code == 200, r.text
     (invited,) = receiver.wait_count("/joined", 1)
-    with Client(more_server.base_url) as dave:
+    with Client(outgoing_server.base_url) as dave:
         dave.login("dave", USER_PASS)
         r = dave.post("channels.join", roomId=room["_id"])
         assert r.status_code == 200, r.text
