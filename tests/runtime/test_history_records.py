@@ -319,3 +319,25 @@ async def test_records_are_accepted_by_the_store(hub: Hub) -> None:
         )
     assert (page, total) == ([doc], 1)
     assert finished == ([doc], 1)
+
+
+async def test_records_are_written_together_as_one_by_one(hub: Hub) -> None:
+    """`replace_history_many` stores exactly what `replace_history` stores, shadows included."""
+    first = new_record(INTEGRATION, "sendMessage", T0, record_id="hist0000000000001")
+    second = new_record(INTEGRATION, "sendMessage", T0, record_id="hist0000000000002")
+    async with hub.tx() as ctx:
+        await store.insert_history_many(ctx.conn, [first, second])
+    first = apply_step(first, "after-prepare-no-opts", T1)
+    second = apply_step(
+        apply_step(second, "mapped-args-to-data", T0, data={"bot": False}), "too-many-retries", T1
+    )
+    async with hub.tx() as ctx:
+        await store.replace_history_many(ctx.conn, [first, second])
+    async with hub.tx(write=False) as ctx:
+        assert await store.get_history(ctx.conn, INTEGRATION["_id"], first["_id"]) == first
+        assert await store.get_history(ctx.conn, INTEGRATION["_id"], second["_id"]) == second
+        errors = await store.list_history(
+            ctx.conn,
+            where=[store.HISTORY_FIELDS["error"].column.is_(True), store.history_of(INTEGRATION["_id"])],
+        )
+    assert errors == ([second], 1)

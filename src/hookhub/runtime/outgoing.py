@@ -574,12 +574,13 @@ class OutgoingEngine:
             )
             cache: dict[str, dict[str, Any] | None] = {}
             attempts: list[_Attempt] = []
+            records: list[dict[str, Any]] = []  # the attempts' history records, inserted at once
             for row in rows:
                 try:
                     # No savepoint (it would cost two statements per delivery): `_begin` writes
                     # last, so a failure before its writes leaves nothing to undo, and one during
                     # them fails the whole claim, which is then retried.
-                    attempt = await self._begin(ctx, row, cache, now)
+                    attempt = await self._begin(ctx, row, cache, now, records)
                 except Exception:
                     log.exception("outgoing: starting delivery %s failed", row["id"])
                     # A bug must not make the row come back forever: it fails for good.
@@ -589,13 +590,20 @@ class OutgoingEngine:
                     continue
                 if attempt is not None:
                     attempts.append(attempt)
+            await integration_store.insert_history_many(ctx.conn, records)
             return attempts, len(rows)
 
     async def _begin(
-        self, ctx: Ctx, row: Row, cache: dict[str, dict[str, Any] | None], now: datetime
+        self,
+        ctx: Ctx,
+        row: Row,
+        cache: dict[str, dict[str, Any] | None],
+        now: datetime,
+        records: list[dict[str, Any]],
     ) -> _Attempt | None:
         """§3.4 steps 1-5 (and 6, 11, 12 without a script) for one leased delivery; None when the
-        delivery ended here (cancelled or failed)."""
+        delivery ended here (cancelled or failed). The attempt's history record is appended to
+        `records` for the caller to insert with the others of the claim."""
         integration_id = str(row["integration_id"])
         if integration_id not in cache:
             cache[integration_id] = await integration_store.get_integration(ctx.conn, integration_id)
@@ -640,7 +648,7 @@ class OutgoingEngine:
         )
         if script_applies(self.hub.settings, integration):
             attempt.needs_prepare = True
-            await integration_store.insert_history(ctx.conn, attempt.record)
+            records.append(attempt.record)
             return attempt
         attempt.record = history_records.apply_step(attempt.record, "after-maybe-ran-prepare", now)
         request = default_request(str(row["url"]), attempt.data)
@@ -648,7 +656,7 @@ class OutgoingEngine:
         attempt.record = history_records.apply_step(
             attempt.record, "pre-http-call", now, url=attempt.request.url, httpCallData=request.get("data")
         )
-        await integration_store.insert_history(ctx.conn, attempt.record)
+        records.append(attempt.record)
         return attempt
 
     async def _run(self, attempt: _Attempt) -> None:
@@ -947,9 +955,12 @@ class OutgoingEngine:
             results: list[bool | BaseException] = []
             try:
                 async with self.hub.tx() as ctx:
+                    # Records of writes that post nothing are written together at the end; a
+                    # posting write keeps its record inside its savepoint.
+                    records: list[dict[str, Any]] = []
                     for write in batch:
                         if not write.posts:
-                            results.append(await self._write_one(ctx, write))
+                            results.append(await self._write_one(ctx, write, records))
                             continue
                         # Posting runs the whole chat path; whatever it breaks stays in its savepoint.
                         try:
@@ -957,6 +968,7 @@ class OutgoingEngine:
                                 results.append(await self._write_one(ctx, write))
                         except Exception as exc:
                             results.append(exc)
+                    await integration_store.replace_history_many(ctx.conn, records)
             except Exception as exc:
                 # Nothing of this batch was committed.
                 results = [exc] * len(batch)
@@ -972,20 +984,29 @@ class OutgoingEngine:
                 else:
                     write.future.set_result(result)
 
-    async def _write_one(self, ctx: Ctx, write: _Write) -> bool:
+    async def _write_one(self, ctx: Ctx, write: _Write, records: list[dict[str, Any]] | None = None) -> bool:
+        """Apply one checkpoint. The attempt's history record is written now, or appended to
+        `records` when the caller writes those together."""
         attempt = write.attempt
         now = self._now()
+
+        async def save_record() -> None:
+            if records is None:
+                await integration_store.replace_history(ctx.conn, attempt.record)
+            else:
+                records.append(attempt.record)
+
         if not attempt.lost and write.posts and not await self._holds_lease(ctx, attempt, now):
             attempt.lost = True
         if attempt.lost:
-            await integration_store.replace_history(ctx.conn, attempt.record)
+            await save_record()
             log.warning("outgoing: delivery %s lost its lease; its outcome is not applied", attempt.id)
             return True
         outcome = await write.effects(ctx)
         if outcome is None:
             if not write.posts and not await self._holds_lease(ctx, attempt, now):
                 attempt.lost = True
-            await integration_store.replace_history(ctx.conn, attempt.record)
+            await save_record()
             return attempt.lost
         history_id = str(attempt.record["_id"])
         if outcome.retry_at is not None and outcome.next_tries is not None:
@@ -1010,7 +1031,7 @@ class OutgoingEngine:
                 now=now,
                 history_id=history_id,
             )
-        await integration_store.replace_history(ctx.conn, attempt.record)
+        await save_record()
         if not held:
             # Cancelled meanwhile (integration disabled or removed) or taken over after a stall.
             attempt.lost = True

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import operators
 
@@ -335,6 +335,20 @@ async def replace_history(conn: AsyncConnection, document: dict[str, Any]) -> No
     values = _history_values(document)
     history_id = values.pop("id")
     await conn.execute(update(integration_history).where(_H.id == history_id).values(**values))
+
+
+async def replace_history_many(conn: AsyncConnection, documents: Sequence[dict[str, Any]]) -> None:
+    """`replace_history` for several records in one statement (executemany)."""
+    if not documents:
+        return
+    rows = []
+    for document in documents:
+        values = _history_values(document)
+        values["_history_id"] = values.pop("id")
+        rows.append(values)
+    # the SET clause comes from the rows' keys; the one bound parameter names the record
+    stmt = update(integration_history).where(_H.id == bindparam("_history_id"))
+    await conn.execute(stmt, rows)
 
 
 async def get_history(conn: AsyncConnection, integration_id: str, history_id: str) -> dict[str, Any] | None:
