@@ -15,6 +15,7 @@ from sqlalchemy.engine import Dialect
 from hookhub.store import deliveries, events
 from hookhub.store.database import Database
 from hookhub.store.rows import Row
+from hookhub.store.tables import events as events_table
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -476,3 +477,19 @@ async def test_enqueue_refuses_other_dialects() -> None:
     conn = _RecordingConnection(mysql.dialect())
     with pytest.raises(NotImplementedError, match="unsupported database dialect 'mysql'"):
         await deliveries.enqueue(conn, [delivery("a")])  # type: ignore[arg-type]
+
+
+async def test_consumed_events_are_pruned_oldest_first_and_pending_ones_never(db: Database) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(events_table.delete())
+        for n in range(5):
+            await events.append(conn, type="messageSent", payload={"n": n}, created_at=at(n))
+        ids = [int(e["id"]) for e in await events.list_events(conn)]
+        await events.mark_events_processed(conn, ids[:3], at(10))
+        await events.mark_events_processed(conn, ids[3:4], at(30))
+    async with db.transaction() as conn:
+        assert await events.prune_processed(conn, at(20), batch=2) == 2
+        assert await events.prune_processed(conn, at(20), batch=2) == 1
+        assert await events.prune_processed(conn, at(20), batch=2) == 0
+        left = [(e["payload"]["n"], e["processed_at"]) for e in await events.list_events(conn)]
+    assert left == [(3, at(30)), (4, None)]

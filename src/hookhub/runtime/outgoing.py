@@ -1161,8 +1161,8 @@ class OutgoingEngine:
 
     async def prune_once(self) -> tuple[int, int]:
         """Delete history older than `history_ttl_days` or beyond `history_max_per_integration`
-        per integration, and finished deliveries older than a day, in short transactions; returns
-        (history records, deliveries) deleted."""
+        per integration, and finished deliveries and consumed outbox events older than a day, in
+        short transactions; returns (history records, deliveries) deleted."""
         now = self._now()
         older_than = now - timedelta(days=float(self.setting("history_ttl_days")))
         keep = int(self.setting("history_max_per_integration"))
@@ -1180,6 +1180,13 @@ class OutgoingEngine:
             async with self.hub.tx() as ctx:
                 n = await deliveries.prune_finished(ctx.conn, now - FINISHED_DELIVERY_TTL, batch=PRUNE_BATCH)
             deliveries_deleted += n
+            if n < PRUNE_BATCH or self._stopping:
+                break
+        # Consumed events are only a record once their deliveries exist (which carry their own
+        # snapshot): without this the outbox grows by one row per message forever.
+        while True:
+            async with self.hub.tx() as ctx:
+                n = await events.prune_processed(ctx.conn, now - FINISHED_DELIVERY_TTL, batch=PRUNE_BATCH)
             if n < PRUNE_BATCH or self._stopping:
                 break
         return history_deleted, deliveries_deleted

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookhub.store.rows import Row, all_rows
@@ -69,3 +69,15 @@ async def mark_all_processed(conn: AsyncConnection, now: datetime) -> int:
     payload is read); returns how many."""
     stmt = update(events).where(events.c.processed_at.is_(None)).values(processed_at=now)
     return int((await conn.execute(stmt)).rowcount or 0)
+
+
+async def prune_processed(conn: AsyncConnection, older_than: datetime, *, batch: int) -> int:
+    """Delete up to `batch` events consumed before `older_than` (oldest first, along the
+    (processed_at, id) index); returns how many. Unconsumed events are never deleted."""
+    doomed = (
+        select(events.c.id)
+        .where(events.c.processed_at.is_not(None), events.c.processed_at < older_than)
+        .order_by(events.c.processed_at, events.c.id)
+        .limit(batch)
+    )
+    return int((await conn.execute(delete(events).where(events.c.id.in_(doomed)))).rowcount or 0)
