@@ -40,10 +40,8 @@ from typing import Any
 
 import httpx
 import orjson
-from processes import clean_env, free_port, start, stop, wait_ready
+from processes import ADMIN_PASS, ADMIN_USERNAME, clean_env, free_port, hookhub_env, start, stop, wait_ready
 
-ADMIN_USERNAME = "admin"
-ADMIN_PASS = "bench-Admin-pass"
 MESSAGE = {"text": "build #1234 passed on main", "username": "ci"}
 SCRIPT = (
     "class Script { process_incoming_request({request}) { return {content: {text: request.content.text}} } }"
@@ -65,15 +63,8 @@ UVICORN_OPTIONS: dict[str, Any] = {
 
 
 def start_hookhub(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = clean_env(
-        HOOKHUB_DATA_DIR=str(data_dir),
-        HOOKHUB_HOST="127.0.0.1",
-        HOOKHUB_LOG_LEVEL="warning",
-        ADMIN_USERNAME=ADMIN_USERNAME,
-        ADMIN_PASS=ADMIN_PASS,
-        # cheap hashing for the one login, as the e2e tests do
-        HOOKHUB_ARGON2_TIME_COST="1",
-        HOOKHUB_ARGON2_MEMORY_KIB="64",
+    env = hookhub_env(
+        data_dir,
         # the limiter still counts every call (its cost is measured); it just never refuses
         HOOKHUB_HOOKS_RATE_LIMIT="1000000000",
     )

@@ -42,11 +42,7 @@ from typing import Any
 
 import httpx
 import orjson
-from processes import clean_env, free_port, start, stop, wait_ready
-
-ADMIN_USERNAME = "admin"
-ADMIN_PASS = "bench-Admin-pass"
-
+from processes import ADMIN_PASS, ADMIN_USERNAME, clean_env, free_port, hookhub_env, start, stop, wait_ready
 
 # -- the receiver ----------------------------------------------------------------------------------
 
@@ -216,14 +212,8 @@ def run(integrations: int, messages: int, concurrency: int, workdir: Path) -> di
     )
     hproc = start(
         [sys.executable, "-m", "hookhub", "serve", "--port", str(hookhub_port)],
-        clean_env(
-            HOOKHUB_DATA_DIR=str(data_dir),
-            HOOKHUB_HOST="127.0.0.1",
-            HOOKHUB_LOG_LEVEL="warning",
-            ADMIN_USERNAME=ADMIN_USERNAME,
-            ADMIN_PASS=ADMIN_PASS,
-            HOOKHUB_ARGON2_TIME_COST="1",
-            HOOKHUB_ARGON2_MEMORY_KIB="64",
+        hookhub_env(
+            data_dir,
             HOOKHUB_HOOKS_RATE_LIMIT="0",
             HOOKHUB_EGRESS_ALLOW="127.0.0.1/32",
             HOOKHUB_OUTGOING_CONCURRENCY=str(concurrency),

@@ -15,6 +15,9 @@ from pathlib import Path
 import httpx
 
 STARTUP_TIMEOUT = 30.0
+# The admin every benchmark logs in as (created by `hookhub serve` from ADMIN_USERNAME/ADMIN_PASS).
+ADMIN_USERNAME = "admin"
+ADMIN_PASS = "bench-Admin-pass"
 
 
 def free_port() -> int:
@@ -58,3 +61,18 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def hookhub_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a benchmarked `hookhub serve`: fresh data dir, loopback, quiet logs,
+    the benchmark admin, cheap hashing for its one login; `extra` adds or overrides settings."""
+    return clean_env(
+        HOOKHUB_DATA_DIR=str(data_dir),
+        HOOKHUB_HOST="127.0.0.1",
+        HOOKHUB_LOG_LEVEL="warning",
+        ADMIN_USERNAME=ADMIN_USERNAME,
+        ADMIN_PASS=ADMIN_PASS,
+        HOOKHUB_ARGON2_TIME_COST="1",
+        HOOKHUB_ARGON2_MEMORY_KIB="64",
+        **extra,
+    )

@@ -70,7 +70,6 @@ from hookhub.runtime.outgoing_payloads import (
 from hookhub.runtime.outgoing_rules import (
     PREPARE_METHOD,
     PROCESS_METHOD,
-    NetworkFailure,
     RetryPlan,
     ScriptVerdict,
 )
@@ -759,17 +758,9 @@ class OutgoingEngine:
         request = attempt.request
         assert request is not None
         integration = attempt.integration
-        scale = float(self.setting("retry_time_scale"))
         if request.problem is not None:
             # The HTTP client would refuse it every time: final, like an egress refusal.
-            failure = outgoing_rules.network_failure(
-                _http_error("TypeError", request.problem),
-                integration,
-                attempt.tries,
-                refused=True,
-                time_scale=scale,
-            )
-            await self._network_end(attempt, failure, request.problem)
+            await self._network_end(attempt, "TypeError", request.problem, refused=True)
             return
         body = request.body or b""
         headers = dict(request.headers)
@@ -789,24 +780,23 @@ class OutgoingEngine:
                 timeout=request.timeout_seconds,
             )
         except EgressRefused as exc:
-            failure = outgoing_rules.network_failure(
-                _http_error("EgressRefused", exc.reason),
-                integration,
-                attempt.tries,
-                refused=True,
-                time_scale=scale,
-            )
-            await self._network_end(attempt, failure, exc.reason)
+            await self._network_end(attempt, "EgressRefused", exc.reason, refused=True)
             return
         except EgressError as exc:
-            failure = outgoing_rules.network_failure(
-                _http_error("FetchError", exc.reason), integration, attempt.tries, time_scale=scale
-            )
-            await self._network_end(attempt, failure, exc.reason)
+            await self._network_end(attempt, "FetchError", exc.reason, refused=False)
             return
         await self._handle_response(attempt, request, response)
 
-    async def _network_end(self, attempt: _Attempt, failure: NetworkFailure, reason: str) -> None:
+    async def _network_end(self, attempt: _Attempt, name: str, reason: str, *, refused: bool) -> None:
+        """The attempt ended without a response (`name` is the error's class for `httpError`);
+        `refused`: asking again would fail the same way, so it is not retried."""
+        failure = outgoing_rules.network_failure(
+            _http_error(name, reason),
+            attempt.integration,
+            attempt.tries,
+            refused=refused,
+            time_scale=float(self.setting("retry_time_scale")),
+        )
         now = self._now()
         attempt.record = history_records.apply_step(
             attempt.record, outgoing_rules.AFTER_HTTP_CALL, now, **failure.fields
