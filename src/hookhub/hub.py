@@ -16,6 +16,7 @@ from hookhub.services.permissions import PermissionCache
 from hookhub.store.database import Database
 
 if TYPE_CHECKING:
+    from hookhub.runtime.egress import EgressClient
     from hookhub.runtime.sandbox import Sandbox
 
 
@@ -27,6 +28,7 @@ class Hub:
         self.hashing = PasswordHashing(settings)
         self.clock = clock
         self._sandbox: Sandbox | None = None
+        self._egress: EgressClient | None = None
         self._commit_listeners: list[Callable[[], None]] = []
 
     @property
@@ -39,6 +41,17 @@ class Hub:
 
             self._sandbox = Sandbox(self.settings)
         return self._sandbox
+
+    @property
+    def egress(self) -> EgressClient:
+        """The process's one guarded HTTP client (`HOOKHUB_EGRESS_ALLOW`), shared by outgoing
+        deliveries and scripts' `fetch` so that every request from the server passes one policy
+        and one connection pool. Created on first use, closed by `close`."""
+        if self._egress is None:
+            from hookhub.runtime.egress import EgressClient
+
+            self._egress = EgressClient(allow=self.settings.egress_allow)
+        return self._egress
 
     @asynccontextmanager
     async def tx(self, *, write: bool = True) -> AsyncIterator[Ctx]:
@@ -66,9 +79,12 @@ class Hub:
             await bootstrap(ctx, self.hashing)
 
     async def close(self) -> None:
-        """Stop the sandbox (if one was started; running scripts end within their time limit)
-        and release the database."""
+        """Stop the sandbox (if one was started; running scripts end within their time limit),
+        close the HTTP client and release the database."""
         sandbox, self._sandbox = self._sandbox, None
         if sandbox is not None:
             await sandbox.close()
+        egress, self._egress = self._egress, None
+        if egress is not None:
+            await egress.aclose()
         await self.db.dispose()

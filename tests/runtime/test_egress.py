@@ -9,11 +9,10 @@ import shutil
 import socket
 import ssl
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
 from hookhub.runtime.egress import (
@@ -24,6 +23,7 @@ from hookhub.runtime.egress import (
     check_address,
     parse_numeric_ipv4,
 )
+from hookhub.runtime.http_pool import HttpPool, Origin, RawResponse
 
 LOOPBACK = ["127.0.0.1/32"]
 
@@ -100,11 +100,54 @@ async def serve() -> AsyncIterator[Serve]:
         await server.wait_closed()
 
 
-def _no_network() -> httpx.MockTransport:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise AssertionError(f"a refused request reached the transport: {request.url}")
+@dataclass
+class _Sent:
+    origin: Origin
+    method: str
+    target: str
+    headers: list[tuple[str, str]]
+    body: bytes | None
 
-    return httpx.MockTransport(handler)
+
+class _RecordingPool(HttpPool):
+    """Answers every request with 200 `ok` without any network, recording what was asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[_Sent] = []
+
+    async def request(
+        self,
+        origin: Origin,
+        method: str,
+        target: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes | None,
+        *,
+        max_body: int,
+        truncate: bool = False,
+    ) -> RawResponse:
+        self.sent.append(_Sent(origin, method, target, list(headers), body))
+        return RawResponse(200, (), b"ok", False)
+
+
+class _NoNetworkPool(HttpPool):
+    async def request(
+        self,
+        origin: Origin,
+        method: str,
+        target: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes | None,
+        *,
+        max_body: int,
+        truncate: bool = False,
+    ) -> RawResponse:
+        raise AssertionError(f"a refused request reached the network: {origin}")
+
+
+def _no_network() -> HttpPool:
+    return _NoNetworkPool()
 
 
 def _resolver(table: dict[str, list[str]], calls: list[str] | None = None) -> Resolver:
@@ -161,7 +204,7 @@ def _resolver(table: dict[str, list[str]], calls: list[str] | None = None) -> Re
     ],
 )
 async def test_refused_addresses(url: str, fragment: str) -> None:
-    async with EgressClient(transport=_no_network(), resolver=_resolver({})) as client:
+    async with EgressClient(pool=_no_network(), resolver=_resolver({})) as client:
         with pytest.raises(EgressRefused) as info:
             await client.send("POST", url, content=b"x")
     assert info.value.reason.startswith("refused: ")
@@ -169,7 +212,7 @@ async def test_refused_addresses(url: str, fragment: str) -> None:
 
 
 async def test_refusal_reason_is_readable() -> None:
-    async with EgressClient(transport=_no_network()) as client:
+    async with EgressClient(pool=_no_network()) as client:
         with pytest.raises(EgressRefused) as info:
             await client.send("GET", "http://127.0.0.1/")
     assert info.value.reason == "refused: 127.0.0.1 is a loopback address"
@@ -177,14 +220,14 @@ async def test_refusal_reason_is_readable() -> None:
 
 @pytest.mark.parametrize("url", ["ftp://example.com/", "file:///etc/passwd", "gopher://x/"])
 async def test_only_http_and_https(url: str) -> None:
-    async with EgressClient(transport=_no_network()) as client:
+    async with EgressClient(pool=_no_network()) as client:
         with pytest.raises(EgressRefused, match="scheme"):
             await client.send("GET", url)
 
 
 async def test_every_resolved_address_is_checked() -> None:
     resolver = _resolver({"mixed.example": ["93.184.216.34", "10.0.0.7"]})
-    async with EgressClient(transport=_no_network(), resolver=resolver) as client:
+    async with EgressClient(pool=_no_network(), resolver=resolver) as client:
         with pytest.raises(EgressRefused) as info:
             await client.send("GET", "http://mixed.example/")
     assert info.value.reason == "refused: mixed.example (10.0.0.7) is a private address"
@@ -192,13 +235,13 @@ async def test_every_resolved_address_is_checked() -> None:
 
 async def test_name_resolving_to_mapped_loopback_is_refused() -> None:
     resolver = _resolver({"evil.example": ["::ffff:127.0.0.1"]})
-    async with EgressClient(transport=_no_network(), resolver=resolver) as client:
+    async with EgressClient(pool=_no_network(), resolver=resolver) as client:
         with pytest.raises(EgressRefused, match="loopback"):
             await client.send("GET", "http://evil.example/")
 
 
 async def test_unresolvable_and_bad_urls_are_errors() -> None:
-    async with EgressClient(transport=_no_network(), resolver=_resolver({})) as client:
+    async with EgressClient(pool=_no_network(), resolver=_resolver({})) as client:
         with pytest.raises(EgressError, match=r"cannot resolve nowhere\.example"):
             await client.send("GET", "http://nowhere.example/")
         with pytest.raises(EgressError, match="bad URL"):
@@ -208,7 +251,7 @@ async def test_unresolvable_and_bad_urls_are_errors() -> None:
 
 
 async def test_allow_cidr_does_not_open_other_loopback_addresses() -> None:
-    async with EgressClient(allow=LOOPBACK, transport=_no_network()) as client:
+    async with EgressClient(allow=LOOPBACK, pool=_no_network()) as client:
         with pytest.raises(EgressRefused, match="loopback"):
             await client.send("GET", "http://127.0.0.2/")
         with pytest.raises(EgressRefused, match="loopback"):
@@ -221,22 +264,30 @@ async def test_allow_cidr_does_not_open_other_loopback_addresses() -> None:
 
 
 async def test_public_name_connects_to_checked_ip_with_host_and_sni() -> None:
-    requests: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(200, content=b"ok")
-
+    pool = _RecordingPool()
     calls: list[str] = []
     resolver = _resolver({"hook.example": ["93.184.216.34"]}, calls)
-    async with EgressClient(transport=httpx.MockTransport(handler), resolver=resolver) as client:
-        response = await client.send("POST", "https://Hook.Example/a?b=1", content=b"{}")
+    async with EgressClient(pool=pool, resolver=resolver) as client:
+        response = await client.send("POST", "https://Hook.Example/a b?b=1&c=ü", content=b"{}")
     assert response.status == 200 and response.body == b"ok"
-    (request,) = requests
-    assert str(request.url) == "https://93.184.216.34/a?b=1"
-    assert request.headers["host"] == "hook.example"
-    assert request.extensions["sni_hostname"] == "hook.example"
+    (sent,) = pool.sent
+    # the checked address, verified against the name the user wrote
+    assert sent.origin == Origin("https", "93.184.216.34", 443, "hook.example")
+    assert sent.target == "/a%20b?b=1&c=%C3%BC"
+    assert ("Host", "hook.example") in sent.headers
+    assert sent.body == b"{}"
     assert calls == ["hook.example"]
+
+
+async def test_userinfo_becomes_basic_authorization() -> None:
+    pool = _RecordingPool()
+    async with EgressClient(pool=pool, resolver=_resolver({"hook.example": ["93.184.216.34"]})) as client:
+        await client.send("GET", "http://bob:p%40ss@hook.example:8080/")
+        await client.send("GET", "http://bob:pw@hook.example/", headers={"Authorization": "Bearer own"})
+    first, second = pool.sent
+    assert ("Authorization", "Basic Ym9iOnBAc3M=") in first.headers  # bob:p@ss
+    assert ("Host", "hook.example:8080") in first.headers
+    assert [v for k, v in second.headers if k == "Authorization"] == ["Bearer own"]
 
 
 async def test_allowed_cidr_end_to_end(serve: Serve) -> None:
@@ -503,8 +554,7 @@ async def test_https_sni_and_certificate_use_original_name(
     receiver = await serve(_ok, server_tls)
     client_tls = ssl.create_default_context(cafile=str(cert))
     resolver = _resolver({"hook.example": ["127.0.0.1"], "other.example": ["127.0.0.1"]})
-    transport = httpx.AsyncHTTPTransport(verify=client_tls)
-    async with EgressClient(allow=LOOPBACK, resolver=resolver, transport=transport) as client:
+    async with EgressClient(allow=LOOPBACK, resolver=resolver, ssl_context=client_tls) as client:
         response = await client.send("GET", f"https://hook.example:{receiver.port}/s", timeout=5)
         assert response.status == 200 and response.body == b"hello"
         assert sni_seen[0] == "hook.example"
@@ -533,6 +583,6 @@ async def test_credentials_not_forwarded_to_other_origin(serve: Serve) -> None:
 
 async def test_scoped_link_local_from_resolver_is_refused() -> None:
     resolver = _resolver({"scoped.example": ["fe80::1%1"]})
-    async with EgressClient(transport=_no_network(), resolver=resolver) as client:
+    async with EgressClient(pool=_no_network(), resolver=resolver) as client:
         with pytest.raises(EgressRefused, match="link-local"):
             await client.send("GET", "http://scoped.example/")

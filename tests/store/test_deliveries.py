@@ -248,6 +248,49 @@ async def test_reschedule_releases_the_lease_until_the_next_attempt(db: Database
     assert again["id"] == "d1"  # the same webhook-id on every attempt
 
 
+async def test_finish_many_completes_and_reschedules_only_what_the_owner_holds(db: Database) -> None:
+    await enqueue(db, [delivery(k, id=f"d-{k}") for k in ("a", "b", "c", "d", "e")])
+    await claim(db, "w1", at(0), limit=4)  # d-e stays unleased
+    async with db.transaction() as conn:
+        # another worker took d-d over after a stall
+        assert await deliveries.complete(conn, "d-d", "w1", status="cancelled", now=at(1))
+    F = deliveries.Finish
+    async with db.transaction() as conn:
+        held = await deliveries.finish_many(
+            conn,
+            "w1",
+            [
+                F("d-a", "h-a", status="done"),
+                F("d-b", "h-b", status="failed"),
+                F("d-c", "h-c", tries=2, next_attempt_at=at(60), last_error="HTTP 503"),
+                F("d-d", "h-d", status="done"),  # no longer pending
+                F("d-e", "h-e", status="done"),  # never leased to w1
+                F("d-missing", "h-x", status="done"),
+            ],
+            now=at(2),
+        )
+    assert held == {"d-a", "d-b", "d-c"}
+    a, b, c, d, e = [await fetch(db, f"d-{k}") for k in "abcde"]
+    assert (a["status"], a["history_id"], a["lease_owner"], a["updated_at"]) == ("done", "h-a", None, at(2))
+    assert (b["status"], b["history_id"]) == ("failed", "h-b")
+    assert (c["status"], c["tries"], c["next_attempt_at"], c["last_error"], c["history_id"]) == (
+        "pending",
+        2,
+        at(60),
+        "HTTP 503",
+        "h-c",
+    )
+    assert c["lease_owner"] is None and c["lease_until"] is None
+    assert (d["status"], d["history_id"]) == ("cancelled", None)
+    assert (e["status"], e["history_id"]) == ("pending", None)
+    async with db.transaction() as conn:
+        assert await deliveries.finish_many(conn, "w1", [], now=at(3)) == set()
+        with pytest.raises(ValueError, match="not a final delivery status"):
+            await deliveries.finish_many(conn, "w1", [F("d-e", "h", status="pending")], now=at(3))
+        with pytest.raises(ValueError, match="neither a final status nor a next attempt"):
+            await deliveries.finish_many(conn, "w1", [F("d-e", "h")], now=at(3))
+
+
 async def test_concurrent_claimers_on_two_engines_never_share_a_row(db: Database, db_url: str) -> None:
     total = 60
     await enqueue(db, [delivery(f"k{i:02d}", next_attempt_at=at(-i)) for i in range(total)])

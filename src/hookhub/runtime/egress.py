@@ -10,10 +10,10 @@ could be aimed at the server's own network (SSRF): loopback, private ranges, clo
   checks EVERY resolved address; one refused address refuses the request, so a name cannot hide a
   private address behind a public one;
 - refuses `localhost` and `*.localhost` by name (resolvers may answer them without DNS);
-- connects to the exact address it checked: the URL is rewritten to the IP, the original `Host`
-  header is sent, and for https the SNI / certificate name is the original host
-  (`extensions={"sni_hostname": ...}`), so httpx never resolves again (no DNS rebinding);
-- never uses proxies from the environment (`trust_env=False`): a proxy would resolve for us;
+- connects to the exact address it checked (`http_pool.HttpPool` is handed the IP; the original
+  `Host` header is sent, and for https the SNI / certificate name is the original host), so no
+  one resolves again (no DNS rebinding);
+- never uses proxies from the environment: a proxy would resolve for us;
 - follows redirects itself, at most `max_redirects`, checking each target with the same policy;
 - caps the response body (10 MiB by default) while streaming.
 
@@ -21,9 +21,8 @@ An `allow` entry lifts the policy: a CIDR (`127.0.0.1/32`, `fd00::/8`) allows ad
 other string is an exact host name (case-insensitive) whose addresses are all allowed. `localhost`
 names are refused even when a CIDR covers their address; only a host-name entry allows them.
 
-https to a host name is sent with `Connection: close`: httpx pools connections by IP, so a pooled TLS
-connection verified for one name could otherwise carry a request for another name on the same IP.
-That costs a TLS handshake per https request to a name; http and IP-literal https keep alive.
+Connections are kept alive and pooled by (scheme, IP, port, TLS name), so a TLS connection verified
+for one name never carries a request for another name on the same IP.
 
 Oversized responses: by default `EgressError("response larger than 10 MiB")` is raised, because a
 script parsing a silently cut JSON body would misbehave in confusing ways; with
@@ -34,14 +33,16 @@ script parsing a silently cut JSON body would misbehave in confusing ways; with
 from __future__ import annotations
 
 import asyncio
+import base64
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
 
-import httpx
+from hookhub.runtime.http_pool import ConnectFailed, HttpPool, Origin, TransportError
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -69,6 +70,9 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _ORIGIN_BOUND_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 # Headers we compute per hop; a caller's value would contradict the connection we make.
 _HOP_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
+
+# Sent unless the caller sets them (no Accept-Encoding: bodies arrive as they are).
+_DEFAULT_HEADERS = (("Accept", "*/*"), ("User-Agent", "hookhub"))
 
 # Checked before the generic flags so the reason names the specific danger.
 _NAMED_NETWORKS: tuple[tuple[IPNetwork, str], ...] = (
@@ -209,9 +213,15 @@ def _is_localhost_name(host: str) -> bool:
 
 @dataclass(frozen=True)
 class _Target:
-    urls: tuple[httpx.URL, ...]  # rewritten to each checked IP, in resolver order
+    origins: tuple[Origin, ...]  # each checked IP, in resolver order
+    request_target: str  # path and query, percent-encoded
     host_header: str
-    sni: str | None
+    authorization: str | None  # from user:password in the URL
+
+
+# What may stay unescaped in a path or query (RFC 3986 pchar and query, plus `%` of existing escapes).
+_PATH_SAFE = "/%!$&'()*+,;=:@-._~"
+_QUERY_SAFE = _PATH_SAFE + "?"
 
 
 class EgressClient:
@@ -219,7 +229,8 @@ class EgressClient:
 
     `allow`: CIDRs and exact host names exempt from the address policy (`HOOKHUB_EGRESS_ALLOW`).
     `resolver`: `async (host, port) -> [ip, ...]`, default `loop.getaddrinfo`.
-    `transport`: an httpx transport, for tests; default a fresh `httpx.AsyncHTTPTransport`.
+    `ssl_context`: for https (default: the system's trust store, verification on).
+    `pool`: the connection pool, for tests; default a fresh `HttpPool`.
     """
 
     def __init__(
@@ -230,7 +241,8 @@ class EgressClient:
         max_body: int = DEFAULT_MAX_BODY,
         truncate_oversized: bool = False,
         max_redirects: int = DEFAULT_MAX_REDIRECTS,
-        transport: httpx.AsyncBaseTransport | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        pool: HttpPool | None = None,
     ) -> None:
         self._allow_networks: list[IPNetwork] = []
         self._allow_hosts: set[str] = set()
@@ -246,10 +258,7 @@ class EgressClient:
         self._max_body = max_body
         self._truncate = truncate_oversized
         self._max_redirects = max_redirects
-        # trust_env=False: an environment proxy would resolve the name itself, defeating the check.
-        self._client = httpx.AsyncClient(
-            transport=transport, trust_env=False, follow_redirects=False, timeout=None
-        )
+        self._pool = pool or HttpPool(ssl_context=ssl_context)
 
     async def __aenter__(self) -> EgressClient:
         return self
@@ -259,7 +268,7 @@ class EgressClient:
 
     async def aclose(self) -> None:
         """Close pooled connections."""
-        await self._client.aclose()
+        await self._pool.aclose()
 
     def _allowed(self, addr: IPAddress) -> bool:
         return any(addr.version == net.version and addr in net for net in self._allow_networks)
@@ -311,20 +320,25 @@ class EgressClient:
                     raise EgressRefused(f"refused: {shown} is {why}")
 
         userinfo = parts.netloc.rpartition("@")[0]
-        urls: list[httpx.URL] = []
-        for ip in dict.fromkeys(addresses):
-            ip_text = f"[{ip}]" if ip.version == 6 else str(ip)
-            netloc = f"{userinfo}@{ip_text}:{port}" if userinfo else f"{ip_text}:{port}"
-            try:
-                urls.append(httpx.URL(urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))))
-            except httpx.InvalidURL as exc:
-                raise EgressError(f"bad URL: {exc}") from None
+        authorization = None
+        if userinfo:
+            user, _, password = userinfo.partition(":")
+            pair = f"{unquote(user)}:{unquote(password)}".encode()
+            authorization = "Basic " + base64.b64encode(pair).decode("ascii")
+        try:
+            ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else host
+        except UnicodeError as exc:
+            raise EgressError(f"bad URL: {exc}") from None
+        target = quote(parts.path or "/", safe=_PATH_SAFE)
+        if parts.query:
+            target += "?" + quote(parts.query, safe=_QUERY_SAFE)
         default_port = port == (443 if scheme == "https" else 80)
-        shown_host = f"[{host}]" if ":" in host else host
+        shown_host = f"[{ascii_host}]" if ":" in ascii_host else ascii_host.lower()
         host_header = shown_host if default_port else f"{shown_host}:{port}"
-        # Certificates name the host the user wrote; an IP literal needs no SNI override.
-        sni = host if scheme == "https" and literal is None else None
-        return _Target(urls=tuple(urls), host_header=host_header, sni=sni)
+        # Certificates name the host the user wrote; an IP literal is verified as the IP.
+        server_name = ascii_host.lower() if scheme == "https" and literal is None else None
+        origins = tuple(Origin(scheme, str(ip), port, server_name) for ip in dict.fromkeys(addresses))
+        return _Target(origins, target, host_header, authorization)
 
     async def send(
         self,
@@ -346,7 +360,7 @@ class EgressClient:
         started = time.monotonic()
         try:
             async with asyncio.timeout(timeout):
-                return await self._send(method, url, headers or {}, content, timeout, started)
+                return await self._send(method, url, headers or {}, content, started)
         except TimeoutError:
             raise EgressError(f"timed out after {timeout:g} s") from None
 
@@ -356,102 +370,59 @@ class EgressClient:
         url: str,
         headers: Mapping[str, str],
         content: bytes | str | None,
-        timeout: float,  # noqa: ASYNC109 - per-phase httpx timeout; the total is enforced by send()
         started: float,
     ) -> EgressResponse:
         method = method.upper()
         body = content.encode() if isinstance(content, str) else content
         current = url
         hdrs = {k: v for k, v in headers.items() if k.lower() not in _HOP_HEADERS}
-        origin = urlsplit(url)[:2]
+        present = {k.lower() for k in hdrs}
+        for name, value in _DEFAULT_HEADERS:
+            if name.lower() not in present:
+                hdrs[name] = value
+        origin_parts = urlsplit(url)[:2]
         for hop in range(self._max_redirects + 1):
             target = await self._check(current)
-            extensions: dict[str, object] = {}
-            request_headers = dict(hdrs)
-            request_headers["Host"] = target.host_header
-            if target.sni is not None:
-                extensions["sni_hostname"] = target.sni
-                # Pooled connections are keyed by IP, not by name: a TLS connection verified for
-                # one name must not carry a request for another name on the same IP.
-                request_headers["Connection"] = "close"
+            request_headers = [("Host", target.host_header)]
+            request_headers += hdrs.items()
+            if target.authorization is not None and not any(k.lower() == "authorization" for k in hdrs):
+                request_headers.append(("Authorization", target.authorization))
             # Like the OS would, try each checked address in turn (e.g. `::1` then `127.0.0.1`),
             # but only while connecting fails: once a request was sent it is never repeated.
-            for index, target_url in enumerate(target.urls):
-                request = self._client.build_request(
-                    method,
-                    target_url,
-                    headers=request_headers,
-                    content=body,
-                    timeout=httpx.Timeout(timeout),
-                    extensions=extensions,
-                )
+            for index, origin in enumerate(target.origins):
                 try:
-                    status, resp_headers, data, truncated = await self._exchange(request)
+                    raw = await self._pool.request(
+                        origin,
+                        method,
+                        target.request_target,
+                        request_headers,
+                        body,
+                        max_body=self._max_body,
+                        truncate=self._truncate,
+                    )
                     break
-                except _ConnectFailed:
-                    if index == len(target.urls) - 1:
-                        raise
-            location = dict((k.lower(), v) for k, v in resp_headers).get("location")
-            if status not in _REDIRECT_STATUSES or location is None:
+                except ConnectFailed as exc:
+                    if index == len(target.origins) - 1:
+                        raise EgressError(exc.reason) from None
+                except TransportError as exc:
+                    raise EgressError(exc.reason) from None
+            location = next((v for k, v in raw.headers if k.lower() == "location"), None)
+            if raw.status not in _REDIRECT_STATUSES or location is None:
                 return EgressResponse(
-                    status=status,
-                    headers=resp_headers,
-                    body=data,
-                    truncated=truncated,
+                    status=raw.status,
+                    headers=raw.headers,
+                    body=raw.body,
+                    truncated=raw.truncated,
                     elapsed=time.monotonic() - started,
                     url=current,
                 )
             if hop == self._max_redirects:
                 break
             current = urljoin(current, location)
-            # Browsers' (and httpx's) rules: 303, and 301/302 after POST, turn into a bodiless GET.
-            if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
+            # Browsers' rules: 303, and 301/302 after POST, turn into a bodiless GET.
+            if (raw.status == 303 and method != "HEAD") or (raw.status in (301, 302) and method == "POST"):
                 method, body = "GET", None
                 hdrs = {k: v for k, v in hdrs.items() if k.lower() != "content-type"}
-            if urlsplit(current)[:2] != origin:
+            if urlsplit(current)[:2] != origin_parts:
                 hdrs = {k: v for k, v in hdrs.items() if k.lower() not in _ORIGIN_BOUND_HEADERS}
         raise EgressError(f"too many redirects (more than {self._max_redirects})")
-
-    async def _exchange(self, request: httpx.Request) -> tuple[int, tuple[tuple[str, str], ...], bytes, bool]:
-        try:
-            response = await self._client.send(request, stream=True)
-        except httpx.TimeoutException:
-            raise EgressError("timed out") from None
-        except httpx.ConnectError as exc:
-            raise _ConnectFailed(f"connection failed: {exc or 'connect error'}") from None
-        except httpx.HTTPError as exc:
-            raise EgressError(f"request failed: {exc or type(exc).__name__}") from None
-        try:
-            chunks: list[bytes] = []
-            size = 0
-            truncated = False
-            try:
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > self._max_body:
-                        if not self._truncate:
-                            raise EgressError(f"response larger than {_human(self._max_body)}")
-                        chunks.append(chunk[: len(chunk) - (size - self._max_body)])
-                        truncated = True
-                        break
-                    chunks.append(chunk)
-            except httpx.TimeoutException:
-                raise EgressError("timed out") from None
-            except httpx.HTTPError as exc:
-                raise EgressError(f"reading response failed: {exc or type(exc).__name__}") from None
-            headers = tuple((k, v) for k, v in response.headers.multi_items())
-            return response.status_code, headers, b"".join(chunks), truncated
-        finally:
-            await response.aclose()
-
-
-class _ConnectFailed(EgressError):
-    """No connection could be made (safe to try the next checked address)."""
-
-
-def _human(size: int) -> str:
-    if size % (1024 * 1024) == 0:
-        return f"{size // (1024 * 1024)} MiB"
-    if size % 1024 == 0:
-        return f"{size // 1024} KiB"
-    return f"{size} bytes"

@@ -46,7 +46,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -88,16 +88,6 @@ log = logging.getLogger(__name__)
 # The step recorded when a reply chain is deeper than `outgoing_max_depth` (hookhub, beyond
 # Rocket.Chat).
 LOOP_DEPTH_EXCEEDED = "loop-depth-exceeded"
-
-# Settings read with getattr, so the engine runs before config.py knows them: name -> default.
-SETTING_DEFAULTS: dict[str, Any] = {
-    "outgoing_concurrency": 16,
-    "outgoing_max_depth": 3,
-    "retry_time_scale": 1.0,
-    "history_ttl_days": 30,
-    "history_max_per_integration": 10000,
-    "egress_allow": [],
-}
 
 LEASE_SECONDS = 60.0
 # Set in the engine's own tasks: commits made there do not wake the engine (see _wake_on_commit).
@@ -143,14 +133,6 @@ def script_applies(settings: Any, integration: Mapping[str, Any]) -> bool:
         and isinstance(compiled, str)
         and bool(compiled.strip())
     )
-
-
-def _egress_allow(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, Iterable):
-        return [str(part).strip() for part in value if str(part).strip()]
-    return []
 
 
 def _short(text: str) -> str:
@@ -232,8 +214,8 @@ class OutgoingEngine:
     """The outgoing-webhook runtime of one process: `await start()`, `wake()` whenever new outbox
     events may exist, `await stop()` on shutdown.
 
-    `egress`: the HTTP client for deliveries (default: an `EgressClient` allowing
-    `settings.egress_allow`, closed by `stop`); `clock`: defaults to the hub's.
+    `egress`: the HTTP client for deliveries (default: the hub's, which the hub closes);
+    `clock`: defaults to the hub's.
     """
 
     def __init__(
@@ -249,7 +231,6 @@ class OutgoingEngine:
     ) -> None:
         self.hub = hub
         self._egress = egress
-        self._own_egress = egress is None
         self._clock = clock or hub.clock
         self._poll = poll_seconds
         self._retention_every = retention_seconds
@@ -273,19 +254,15 @@ class OutgoingEngine:
 
     # ---- lifecycle --------------------------------------------------------------------------------
 
-    def setting(self, name: str) -> Any:
-        """A runtime setting, or its default while config.py does not define it."""
-        return getattr(self.hub.settings, name, SETTING_DEFAULTS[name])
-
     async def start(self) -> None:
         """Start the consumer, worker, lease-renewal and retention loops."""
         if self._loops:
             return
         self._stopping = False
-        self._concurrency = max(1, int(self.setting("outgoing_concurrency")))
+        self._concurrency = max(1, self.hub.settings.outgoing_concurrency)
         self._claim_min = max(1, self._concurrency // 4)
         if self._egress is None:
-            self._egress = EgressClient(allow=_egress_allow(self.setting("egress_allow")))
+            self._egress = self.hub.egress
         # every committed write may have written outbox events or deliveries (a replay)
         self._unlisten = self.hub.on_commit(self._wake_on_commit)
         self._loops = [
@@ -298,7 +275,7 @@ class OutgoingEngine:
     async def stop(self) -> None:
         """Stop claiming work, let running attempts finish (up to a grace period; ones still
         running then are cancelled and keep their lease, so another worker retries them after it
-        runs out), then close the HTTP client if the engine made it."""
+        runs out)."""
         self._stopping = True
         if self._unlisten is not None:
             self._unlisten()
@@ -329,9 +306,6 @@ class OutgoingEngine:
         if writer is not None and not writer.done():
             with suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(writer), self._stop_grace)
-        if self._own_egress and self._egress is not None:
-            egress, self._egress = self._egress, None
-            await egress.aclose()
 
     def _wake_on_commit(self) -> None:
         # The engine's own transactions (claims, history, completions) commit all the time; waking
@@ -411,7 +385,7 @@ class OutgoingEngine:
                 )
                 candidates = [c for c in candidates if c.get("enabled") is True]
             rows: list[dict[str, Any]] = []
-            max_depth = int(self.setting("outgoing_max_depth"))
+            max_depth = self.hub.settings.outgoing_max_depth
             for event in batch if candidates else ():
                 rows += await self._deliveries_for(ctx, event, candidates, max_depth, now)
             enqueued = await deliveries.enqueue(ctx.conn, rows) if rows else 0
@@ -571,7 +545,12 @@ class OutgoingEngine:
             rows = await deliveries.claim_due(
                 ctx.conn, now=now, owner=self.owner, lease_seconds=self._lease, limit=limit
             )
-            cache: dict[str, dict[str, Any] | None] = {}
+            # every integration the claim needs, in one query
+            found = await integration_store.get_integrations(
+                ctx.conn, [str(r["integration_id"]) for r in rows]
+            )
+            cache: dict[str, dict[str, Any] | None] = {str(r["integration_id"]): None for r in rows}
+            cache.update(found)
             attempts: list[_Attempt] = []
             records: list[dict[str, Any]] = []  # the attempts' history records, inserted at once
             for row in rows:
@@ -676,7 +655,7 @@ class OutgoingEngine:
                 attempt.integration,
                 attempt.tries,
                 retry_after_seconds=None,
-                time_scale=float(self.setting("retry_time_scale")),
+                time_scale=self.hub.settings.retry_time_scale,
             )
             with suppress(Exception):
                 await self._settle(attempt, self._plan_outcome(attempt, plan, reason, self._now()))
@@ -795,7 +774,7 @@ class OutgoingEngine:
             attempt.integration,
             attempt.tries,
             refused=refused,
-            time_scale=float(self.setting("retry_time_scale")),
+            time_scale=self.hub.settings.retry_time_scale,
         )
         now = self._now()
         attempt.record = history_records.apply_step(
@@ -898,7 +877,7 @@ class OutgoingEngine:
                 attempt.integration,
                 attempt.tries,
                 retry_after_seconds=retry_after,
-                time_scale=float(self.setting("retry_time_scale")),
+                time_scale=self.hub.settings.retry_time_scale,
             )
             await self._settle(attempt, self._plan_outcome(attempt, plan, reason, now))
 
@@ -942,22 +921,26 @@ class OutgoingEngine:
         while self._writes:
             batch = self._writes[:WRITE_BATCH]
             del self._writes[: len(batch)]
-            results: list[bool | BaseException] = []
+            results: list[bool | BaseException | None] = [None] * len(batch)
             try:
                 async with self.hub.tx() as ctx:
-                    # Records of writes that post nothing are written together at the end; a
-                    # posting write keeps its record inside its savepoint.
+                    now = self._now()
+                    # Records of writes that post nothing, and the endings of their deliveries, are
+                    # written together at the end (a few statements per batch, not per delivery).
                     records: list[dict[str, Any]] = []
-                    for write in batch:
+                    ended: list[tuple[_Attempt, _Outcome]] = []
+                    for index, write in enumerate(batch):
                         if not write.posts:
-                            results.append(await self._write_one(ctx, write, records))
+                            results[index] = await self._write_plain(ctx, write, records, ended, now)
                             continue
-                        # Posting runs the whole chat path; whatever it breaks stays in its savepoint.
+                        # Posting runs the whole chat path; whatever it breaks stays in its
+                        # savepoint, and so does the attempt's record.
                         try:
                             async with ctx.conn.begin_nested():
-                                results.append(await self._write_one(ctx, write))
+                                results[index] = await self._write_posting(ctx, write, now)
                         except Exception as exc:
-                            results.append(exc)
+                            results[index] = exc
+                    await self._finish(ctx, ended, records, now)
                     await integration_store.replace_history_many(ctx.conn, records)
             except Exception as exc:
                 # Nothing of this batch was committed.
@@ -972,63 +955,88 @@ class OutgoingEngine:
                 if isinstance(result, BaseException):
                     write.future.set_exception(result)
                 else:
-                    write.future.set_result(result)
+                    write.future.set_result(bool(result))
 
-    async def _write_one(self, ctx: Ctx, write: _Write, records: list[dict[str, Any]] | None = None) -> bool:
-        """Apply one checkpoint. The attempt's history record is written now, or appended to
-        `records` when the caller writes those together."""
+    async def _write_plain(
+        self,
+        ctx: Ctx,
+        write: _Write,
+        records: list[dict[str, Any]],
+        ended: list[tuple[_Attempt, _Outcome]],
+        now: datetime,
+    ) -> bool:
+        """A checkpoint that posts nothing (its effects only move the record on). Its record goes
+        to `records`; an ending goes to `ended`, for the caller to apply with the batch's others."""
         attempt = write.attempt
-        now = self._now()
-
-        async def save_record() -> None:
-            if records is None:
-                await integration_store.replace_history(ctx.conn, attempt.record)
-            else:
-                records.append(attempt.record)
-
-        if not attempt.lost and write.posts and not await self._holds_lease(ctx, attempt, now):
-            attempt.lost = True
         if attempt.lost:
-            await save_record()
+            records.append(attempt.record)
             log.warning("outgoing: delivery %s lost its lease; its outcome is not applied", attempt.id)
             return True
         outcome = await write.effects(ctx)
         if outcome is None:
-            if not write.posts and not await self._holds_lease(ctx, attempt, now):
+            if not await self._holds_lease(ctx, attempt, now):
                 attempt.lost = True
-            await save_record()
+            records.append(attempt.record)
             return attempt.lost
-        history_id = str(attempt.record["_id"])
-        if outcome.retry_at is not None and outcome.next_tries is not None:
-            held = await deliveries.reschedule(
-                ctx.conn,
-                attempt.id,
-                self.owner,
-                tries=outcome.next_tries,
-                next_attempt_at=outcome.retry_at,
-                last_error=_short(outcome.last_error or ""),
-                now=now,
-                history_id=history_id,
-            )
-            # The worker may be sleeping past this new due time.
-            self._work_signal.set()
-        else:
-            held = await deliveries.complete(
-                ctx.conn,
-                attempt.id,
-                self.owner,
-                status=outcome.status or deliveries.DONE,
-                now=now,
-                history_id=history_id,
-            )
-        await save_record()
-        if not held:
-            # Cancelled meanwhile (integration disabled or removed) or taken over after a stall.
-            attempt.lost = True
-            log.warning("outgoing: delivery %s lost its lease; its outcome is not applied", attempt.id)
-        elif outcome.disable:
-            await self._disable(ctx, attempt.integration, now)
+        ended.append((attempt, outcome))
         return True
+
+    async def _write_posting(self, ctx: Ctx, write: _Write, now: datetime) -> bool:
+        """A checkpoint that posts messages: only while the lease is ours (checked first, so that a
+        delivery taken over by another worker does not post twice)."""
+        attempt = write.attempt
+        records: list[dict[str, Any]] = []
+        if not attempt.lost and not await self._holds_lease(ctx, attempt, now):
+            attempt.lost = True
+        if attempt.lost:
+            log.warning("outgoing: delivery %s lost its lease; its outcome is not applied", attempt.id)
+            await integration_store.replace_history_many(ctx.conn, [attempt.record])
+            return True
+        outcome = await write.effects(ctx)
+        if outcome is None:
+            await integration_store.replace_history_many(ctx.conn, [attempt.record])
+            return False
+        await self._finish(ctx, [(attempt, outcome)], records, now)
+        await integration_store.replace_history_many(ctx.conn, records)
+        return True
+
+    async def _finish(
+        self,
+        ctx: Ctx,
+        ended: list[tuple[_Attempt, _Outcome]],
+        records: list[dict[str, Any]],
+        now: datetime,
+    ) -> None:
+        """Complete or reschedule the deliveries of `ended` (only those whose lease is still ours)
+        and append their records to `records`."""
+        if not ended:
+            return
+        finishes = []
+        for attempt, outcome in ended:
+            history_id = str(attempt.record["_id"])
+            if outcome.retry_at is not None and outcome.next_tries is not None:
+                finish = deliveries.Finish(
+                    attempt.id,
+                    history_id,
+                    tries=outcome.next_tries,
+                    next_attempt_at=outcome.retry_at,
+                    last_error=_short(outcome.last_error or ""),
+                )
+            else:
+                finish = deliveries.Finish(attempt.id, history_id, status=outcome.status or deliveries.DONE)
+            finishes.append(finish)
+        held = await deliveries.finish_many(ctx.conn, self.owner, finishes, now=now)
+        for attempt, outcome in ended:
+            records.append(attempt.record)
+            if outcome.retry_at is not None:
+                # The worker may be sleeping past this new due time.
+                self._work_signal.set()
+            if attempt.id not in held:
+                # Cancelled meanwhile (integration disabled or removed) or taken over after a stall.
+                attempt.lost = True
+                log.warning("outgoing: delivery %s lost its lease; its outcome is not applied", attempt.id)
+            elif outcome.disable:
+                await self._disable(ctx, attempt.integration, now)
 
     async def _holds_lease(self, ctx: Ctx, attempt: _Attempt, now: datetime) -> bool:
         # Renewing is the conditional check "still ours and pending", and refreshes the lease for
@@ -1154,8 +1162,8 @@ class OutgoingEngine:
         per integration, and finished deliveries and consumed outbox events older than a day, in
         short transactions; returns (history records, deliveries) deleted."""
         now = self._now()
-        older_than = now - timedelta(days=float(self.setting("history_ttl_days")))
-        keep = int(self.setting("history_max_per_integration"))
+        older_than = now - timedelta(days=self.hub.settings.history_ttl_days)
+        keep = self.hub.settings.history_max_per_integration
         history_deleted = 0
         while True:
             async with self.hub.tx() as ctx:

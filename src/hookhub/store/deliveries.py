@@ -20,10 +20,11 @@ can share one queue; on SQLite a claim runs inside the process's single write tr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Insert, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Insert, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -228,6 +229,64 @@ async def reschedule(
         values["history_id"] = history_id
     stmt = update(deliveries).where(_held_by(delivery_id, owner)).values(**values)
     return bool((await conn.execute(stmt)).rowcount)
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """How one attempt ends, for `finish_many`: `status` (done, failed, cancelled) completes the
+    delivery; `status=None` reschedules it to `next_attempt_at` with `tries` and `last_error`."""
+
+    delivery_id: str
+    history_id: str
+    status: str | None = None
+    tries: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+
+
+async def finish_many(
+    conn: AsyncConnection, owner: str, finishes: Sequence[Finish], *, now: datetime
+) -> set[str]:
+    """`complete` or `reschedule` several deliveries in three statements instead of one per row;
+    returns the ids that `owner` still held (the others are left unchanged, as those functions
+    would). The held rows are read first (locked on PostgreSQL), then updated by id."""
+    if not finishes:
+        return set()
+    for finish in finishes:
+        if finish.status is None and finish.next_attempt_at is None:
+            raise ValueError(f"delivery {finish.delivery_id}: neither a final status nor a next attempt")
+        if finish.status is not None and finish.status not in FINISHED:
+            raise ValueError(f"not a final delivery status: {finish.status!r}")
+    pick = select(_D.id).where(
+        _D.id.in_([f.delivery_id for f in finishes]), _D.lease_owner == owner, _D.status == PENDING
+    )
+    if _is_postgresql(conn):
+        pick = pick.with_for_update()
+    held = {str(value) for value in (await conn.execute(pick)).scalars()}
+    released = {"lease_owner": None, "lease_until": None, "updated_at": now}
+    done = [
+        {"_id": f.delivery_id, "status": f.status, "history_id": f.history_id}
+        for f in finishes
+        if f.delivery_id in held and f.status is not None
+    ]
+    if done:
+        stmt = update(deliveries).where(_D.id == bindparam("_id")).values(**released)
+        await conn.execute(stmt, done)
+    retried = [
+        {
+            "_id": f.delivery_id,
+            "tries": f.tries,
+            "next_attempt_at": f.next_attempt_at,
+            "last_error": f.last_error,
+            "history_id": f.history_id,
+        }
+        for f in finishes
+        if f.delivery_id in held and f.status is None
+    ]
+    if retried:
+        stmt = update(deliveries).where(_D.id == bindparam("_id")).values(**released)
+        await conn.execute(stmt, retried)
+    return held
 
 
 async def cancel_for_integration(conn: AsyncConnection, integration_id: str, now: datetime) -> int:

@@ -215,6 +215,16 @@ async def get_integration(conn: AsyncConnection, integration_id: str) -> dict[st
     return dict(doc) if doc is not None else None
 
 
+async def get_integrations(
+    conn: AsyncConnection, integration_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Several integrations by id in one query: id -> document (missing ids are absent)."""
+    if not integration_ids:
+        return {}
+    stmt = select(_I.id, _I.doc).where(_I.id.in_(sorted(set(integration_ids))))
+    return {str(row.id): dict(row.doc) for row in await conn.execute(stmt)}
+
+
 async def find_integration(
     conn: AsyncConnection, where: Sequence[ColumnElement[bool]]
 ) -> dict[str, Any] | None:
