@@ -152,11 +152,17 @@ async def claim_due(
     # it as a semi-join that re-runs the LIMIT subquery for every candidate row, leasing more than
     # `limit` rows.
     picked = pick.cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
+    chosen = _D.id.in_(select(picked.c.id))
+    if _is_postgresql(conn):
+        # The condition is repeated outside the pick so that a row changed since it was picked is
+        # never leased by mistake, whatever plan PostgreSQL chooses. (SQLite runs the statement
+        # under its single write lock with the pick evaluated once, so nothing can change between
+        # them; there the repeated condition would only make its planner walk the status index
+        # over every due row instead of looking the picked ids up.)
+        chosen = and_(chosen, _due(now))
     stmt = (
         update(deliveries)
-        # The condition is repeated outside the pick so that a row changed since it was picked is
-        # never leased by mistake, whatever plan the database chooses.
-        .where(_D.id.in_(select(picked.c.id)), _due(now))
+        .where(chosen)
         .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
         .returning(*deliveries.c)
     )
@@ -257,12 +263,14 @@ async def finish_many(
             raise ValueError(f"delivery {finish.delivery_id}: neither a final status nor a next attempt")
         if finish.status is not None and finish.status not in FINISHED:
             raise ValueError(f"not a final delivery status: {finish.status!r}")
-    pick = select(_D.id).where(
-        _D.id.in_([f.delivery_id for f in finishes]), _D.lease_owner == owner, _D.status == PENDING
-    )
+    # By id alone, filtered here: with `status = ?` in the WHERE clause SQLite's planner prefers a
+    # status index and walks every pending row instead of looking the ids up.
+    pick = select(_D.id, _D.lease_owner, _D.status).where(_D.id.in_([f.delivery_id for f in finishes]))
     if _is_postgresql(conn):
         pick = pick.with_for_update()
-    held = {str(value) for value in (await conn.execute(pick)).scalars()}
+    held = {
+        str(row.id) for row in await conn.execute(pick) if row.lease_owner == owner and row.status == PENDING
+    }
     released = {"lease_owner": None, "lease_until": None, "updated_at": now}
     done = [
         {"_id": f.delivery_id, "status": f.status, "history_id": f.history_id}
