@@ -586,3 +586,23 @@ async def test_scoped_link_local_from_resolver_is_refused() -> None:
     async with EgressClient(pool=_no_network(), resolver=resolver) as client:
         with pytest.raises(EgressRefused, match="link-local"):
             await client.send("GET", "http://scoped.example/")
+
+
+async def test_names_are_resolved_for_every_request_and_literals_checked_once() -> None:
+    pool = _RecordingPool()
+    calls: list[str] = []
+    answers = {"moving.example": ["93.184.216.34"]}
+    resolver = _resolver(answers, calls)
+    async with EgressClient(pool=pool, resolver=resolver) as client:
+        await client.send("POST", "http://moving.example/x", content=b"1")
+        answers["moving.example"] = ["10.0.0.5"]  # the name now points inside
+        with pytest.raises(EgressRefused, match="private"):
+            await client.send("POST", "http://moving.example/x", content=b"2")
+        for _ in range(3):
+            await client.send("POST", "http://93.184.216.34:8080/y", content=b"3")
+        with pytest.raises(EgressRefused, match="loopback"):
+            await client.send("POST", "http://127.0.0.1/", content=b"4")
+        with pytest.raises(EgressRefused, match="loopback"):
+            await client.send("POST", "http://127.0.0.1/", content=b"5")
+    assert calls == ["moving.example", "moving.example"]
+    assert [s.origin.ip for s in pool.sent] == ["93.184.216.34"] * 4

@@ -438,9 +438,17 @@ def test_data_datetimes_are_sent_as_iso() -> None:
     assert body == b'{"at":"2026-11-23T12:30:45.123Z"}'
 
 
+def test_non_finite_numbers_are_sent_as_null_like_json_stringify() -> None:
+    body, _ = request_body({"data": {"x": float("inf"), "y": [float("nan")], "z": 1.5}})
+    assert body == b'{"x":null,"y":[null],"z":1.5}'
+
+
 def test_unsendable_json_is_a_request_error() -> None:
+    # Past what orjson takes (an integer beyond 64 bits) the stdlib path decides, and refuses NaN.
     with pytest.raises(RequestInvalid, match="cannot be sent as JSON"):
-        request_body({"data": {"x": float("inf")}})
+        request_body({"data": {"x": float("inf"), "big": 2**70}})
+    body, _ = request_body({"data": {"big": 2**70}})
+    assert body == b'{"big":1180591620717411303424}'
 
 
 def test_no_data_key_means_no_body() -> None:

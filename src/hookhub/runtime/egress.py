@@ -71,6 +71,8 @@ _ORIGIN_BOUND_HEADERS = frozenset({"authorization", "cookie", "proxy-authorizati
 # Headers we compute per hop; a caller's value would contradict the connection we make.
 _HOP_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
 
+_LITERAL_CACHE_SIZE = 1024
+
 # Sent unless the caller sets them (no Accept-Encoding: bodies arrive as they are).
 _DEFAULT_HEADERS = (("Accept", "*/*"), ("User-Agent", "hookhub"))
 
@@ -259,6 +261,9 @@ class EgressClient:
         self._truncate = truncate_oversized
         self._max_redirects = max_redirects
         self._pool = pool or HttpPool(ssl_context=ssl_context)
+        # Checked targets of URLs whose host is an IP literal: nothing is resolved, so the verdict
+        # cannot change, and a delivery URL is checked on every request.
+        self._literal_targets: dict[str, _Target] = {}
 
     async def __aenter__(self) -> EgressClient:
         return self
@@ -275,6 +280,9 @@ class EgressClient:
 
     async def _check(self, url: str) -> _Target:
         """Resolve and check `url`; the returned target points at the checked address."""
+        cached = self._literal_targets.get(url)
+        if cached is not None:
+            return cached
         try:
             parts: SplitResult = urlsplit(url)
             port = parts.port
@@ -338,7 +346,12 @@ class EgressClient:
         # Certificates name the host the user wrote; an IP literal is verified as the IP.
         server_name = ascii_host.lower() if scheme == "https" and literal is None else None
         origins = tuple(Origin(scheme, str(ip), port, server_name) for ip in dict.fromkeys(addresses))
-        return _Target(origins, target, host_header, authorization)
+        checked = _Target(origins, target, host_header, authorization)
+        if literal is not None:
+            if len(self._literal_targets) >= _LITERAL_CACHE_SIZE:
+                self._literal_targets.clear()
+            self._literal_targets[url] = checked
+        return checked
 
     async def send(
         self,

@@ -152,7 +152,7 @@ async def claim_due(
     # it as a semi-join that re-runs the LIMIT subquery for every candidate row, leasing more than
     # `limit` rows.
     picked = pick.cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
-    chosen = _D.id.in_(select(picked.c.id))
+    chosen: ColumnElement[bool] = _D.id.in_(select(picked.c.id))
     if _is_postgresql(conn):
         # The condition is repeated outside the pick so that a row changed since it was picked is
         # never leased by mistake, whatever plan PostgreSQL chooses. (SQLite runs the statement
