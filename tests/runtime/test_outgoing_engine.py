@@ -895,3 +895,39 @@ async def test_without_outgoing_integrations_events_are_stamped_unread(
     await create_outgoing(fast_hub, admin, receiver.url)
     await post(admin, "deploy now")
     assert (await engine.consume_once())[1] == 1
+
+
+# -- direct dispatch from the consumer ----------------------------------------------------------------
+
+
+async def test_the_consumer_starts_deliveries_for_free_slots_without_a_claim(
+    fast_hub: Hub, admin: RC, receiver: Receiver
+) -> None:
+    fast_hub.settings = fast_hub.settings.model_copy(update={"outgoing_concurrency": 2})
+    engine = make_engine(fast_hub)
+    claimed: list[str] = []
+    claim_once = engine.claim_once
+
+    async def counting_claim(limit: int) -> Any:
+        attempts, taken = await claim_once(limit)
+        claimed.extend(a.id for a in attempts)
+        return attempts, taken
+
+    engine.claim_once = counting_claim  # type: ignore[method-assign]
+    receiver.delay = 0.3  # slots stay busy while the rest of the burst waits
+    await create_outgoing(fast_hub, admin, receiver.url)
+    for n in range(5):
+        await post(admin, f"deploy {n}")
+    await engine.start()
+    try:
+        await receiver.wait_for(5)
+        await wait_until(lambda: settled(fast_hub))
+    finally:
+        await engine.stop()
+    ids = [r.headers["webhook-id"] for r in receiver.requests]
+    assert sorted(ids) == sorted(set(ids))
+    # two went out straight from the consumer (two free slots), the other three through claims
+    assert len(claimed) == 3 and set(claimed) < set(ids)
+    [integration] = [c for c in (await admin.get("integrations.list")).json()["integrations"]]
+    steps = await steps_of(admin, integration["_id"], 5)
+    assert steps == ["after-http-call"] * 5

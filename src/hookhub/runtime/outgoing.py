@@ -46,7 +46,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -248,6 +248,8 @@ class OutgoingEngine:
         self._writes: list[_Write] = []
         self._writer: asyncio.Task[None] | None = None
         self._claim_min = 1
+        # Worker slots the consumer is about to fill with deliveries it starts itself.
+        self._reserved = 0
         self._unlisten: Callable[[], None] | None = None
         # Whether the last consume found an enabled outgoing integration (see _consumer_loop).
         self._listening = True
@@ -373,24 +375,43 @@ class OutgoingEngine:
         if not listening:
             # No outgoing integration at all: stamp the events without reading them.
             return await self._stamp_unread(), 0
-        async with self.hub.tx() as ctx:
-            now = self._now()
-            batch = await events.claim_events(ctx.conn, limit=limit)
-            if not batch:
-                return 0, 0
-            candidates: list[dict[str, Any]] = []
-            if any(matching.outgoing_event_of(str(e["type"])) for e in batch):
-                candidates, _ = await integration_store.list_integrations(
-                    ctx.conn, where=[integration_store.of_type(matching.OUTGOING_TYPE)]
-                )
-                candidates = [c for c in candidates if c.get("enabled") is True]
-            rows: list[dict[str, Any]] = []
-            max_depth = self.hub.settings.outgoing_max_depth
-            for event in batch if candidates else ():
-                rows += await self._deliveries_for(ctx, event, candidates, max_depth, now)
-            enqueued = await deliveries.enqueue(ctx.conn, rows) if rows else 0
-            await events.mark_events_processed(ctx.conn, [int(e["id"]) for e in batch], now)
-            return len(batch), enqueued
+        # Deliveries for free worker slots are enqueued already leased to this engine and started
+        # straight away, skipping a claim transaction and reading their payload back; the others
+        # wait for the worker loop. (Should the process die, such a lease expires like any other.)
+        direct = max(0, self._concurrency - len(self._tasks) - self._reserved) if self._loops else 0
+        self._reserved += direct
+        started: list[_Attempt] = []
+        try:
+            async with self.hub.tx() as ctx:
+                now = self._now()
+                batch = await events.claim_events(ctx.conn, limit=limit)
+                if not batch:
+                    return 0, 0
+                candidates: list[dict[str, Any]] = []
+                if any(matching.outgoing_event_of(str(e["type"])) for e in batch):
+                    candidates, _ = await integration_store.list_integrations(
+                        ctx.conn, where=[integration_store.of_type(matching.OUTGOING_TYPE)]
+                    )
+                    candidates = [c for c in candidates if c.get("enabled") is True]
+                rows: list[dict[str, Any]] = []
+                max_depth = self.hub.settings.outgoing_max_depth
+                for event in batch if candidates else ():
+                    rows += await self._deliveries_for(ctx, event, candidates, max_depth, now)
+                lease_until = now + timedelta(seconds=self._lease)
+                for row in rows[:direct]:
+                    row["lease_owner"], row["lease_until"] = self.owner, lease_until
+                inserted = await deliveries.enqueue_rows(ctx.conn, rows) if rows else []
+                leased = [row for row in inserted if row["lease_owner"] == self.owner]
+                if leased:
+                    known: dict[str, dict[str, Any] | None] = {str(c["_id"]): c for c in candidates}
+                    started = await self._begin_all(ctx, leased, known, now)
+                await events.mark_events_processed(ctx.conn, [int(e["id"]) for e in batch], now)
+            # only once committed: a delivery's row and first record exist before it is sent
+            for attempt in started:
+                self._spawn(attempt)
+            return len(batch), len(inserted)
+        finally:
+            self._reserved -= direct
 
     async def _stamp_unread(self) -> int:
         """Mark every pending event consumed without reading it. On SQLite in short batched jobs
@@ -492,7 +513,7 @@ class OutgoingEngine:
         _IN_ENGINE.set(True)
         while not self._stopping:
             self._work_signal.clear()
-            free = self._concurrency - len(self._tasks)
+            free = self._concurrency - len(self._tasks) - self._reserved
             claimed: list[_Attempt] = []
             if 0 < free < self._claim_min and self._tasks:
                 # Busy: claim in batches rather than one row per finished attempt, which would
@@ -551,25 +572,34 @@ class OutgoingEngine:
             )
             cache: dict[str, dict[str, Any] | None] = {str(r["integration_id"]): None for r in rows}
             cache.update(found)
-            attempts: list[_Attempt] = []
-            records: list[dict[str, Any]] = []  # the attempts' history records, inserted at once
-            for row in rows:
-                try:
-                    # No savepoint (it would cost two statements per delivery): `_begin` writes
-                    # last, so a failure before its writes leaves nothing to undo, and one during
-                    # them fails the whole claim, which is then retried.
-                    attempt = await self._begin(ctx, row, cache, now, records)
-                except Exception:
-                    log.exception("outgoing: starting delivery %s failed", row["id"])
-                    # A bug must not make the row come back forever: it fails for good.
-                    await deliveries.complete(
-                        ctx.conn, row["id"], self.owner, status=deliveries.FAILED, now=now
-                    )
-                    continue
-                if attempt is not None:
-                    attempts.append(attempt)
-            await integration_store.insert_history_many(ctx.conn, records)
-            return attempts, len(rows)
+            return await self._begin_all(ctx, rows, cache, now), len(rows)
+
+    async def _begin_all(
+        self,
+        ctx: Ctx,
+        rows: Sequence[Row],
+        cache: dict[str, dict[str, Any] | None],
+        now: datetime,
+    ) -> list[_Attempt]:
+        """`_begin` for deliveries leased to this engine; their history records are inserted at once.
+        Returns the attempts to run."""
+        attempts: list[_Attempt] = []
+        records: list[dict[str, Any]] = []
+        for row in rows:
+            try:
+                # No savepoint (it would cost two statements per delivery): `_begin` writes last,
+                # so a failure before its writes leaves nothing to undo, and one during them fails
+                # the whole transaction, which is then retried.
+                attempt = await self._begin(ctx, row, cache, now, records)
+            except Exception:
+                log.exception("outgoing: starting delivery %s failed", row["id"])
+                # A bug must not make the row come back forever: it fails for good.
+                await deliveries.complete(ctx.conn, row["id"], self.owner, status=deliveries.FAILED, now=now)
+                continue
+            if attempt is not None:
+                attempts.append(attempt)
+        await integration_store.insert_history_many(ctx.conn, records)
+        return attempts
 
     async def _begin(
         self,

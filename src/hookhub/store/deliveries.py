@@ -112,17 +112,24 @@ async def enqueue(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
     returns how many were inserted. Rows need `dedupe_key`, `integration_id`, `url`, `event`,
     `payload` and `created_at`; `id` (the `webhook-id`) defaults to a new random id, `status` to
     pending and `next_attempt_at` to `created_at`."""
+    return len(await enqueue_rows(conn, rows))
+
+
+async def enqueue_rows(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`enqueue`, returning the rows really inserted with every column filled in (the values as
+    given, not read back), in the order of `rows`."""
     unique: dict[str, dict[str, Any]] = {}
     for row in rows:
         values = _complete_row(row)
         unique.setdefault(values["dedupe_key"], values)
     if not unique:
-        return 0
+        return []
     # RETURNING lists only the rows really inserted; an executemany's rowcount is not reliable
     # across drivers when some rows are skipped.
     stmt = _insert_ignoring_duplicates(conn).returning(_D.id)
     result = await conn.execute(stmt, list(unique.values()))
-    return len(result.all())
+    inserted = {str(value) for value in result.scalars()}
+    return [values for values in unique.values() if values["id"] in inserted]
 
 
 def _due(now: datetime) -> ColumnElement[bool]:
