@@ -37,9 +37,17 @@ class Hub:
         (and loads V8), which most hubs never need. Creation has no await, so two tasks cannot
         both create one."""
         if self._sandbox is None:
+            from hookhub.runtime.egress import EgressResponse
             from hookhub.runtime.sandbox import Sandbox  # deferred: V8 loads only when a script runs
 
-            self._sandbox = Sandbox(self.settings)
+            async def fetch(
+                method: str, url: str, headers: dict[str, str], body: bytes | None, seconds: float
+            ) -> EgressResponse:
+                # Scripts' fetch passes the same egress guard (and pool) as deliveries; looked up
+                # per request so the client is created on the event loop that uses it.
+                return await self.egress.send(method, url, headers=headers, content=body, timeout=seconds)
+
+            self._sandbox = Sandbox(self.settings, fetch=fetch)
         return self._sandbox
 
     @property

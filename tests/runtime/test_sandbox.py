@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +15,21 @@ import httpx
 import pytest
 
 from hookhub.config import Settings
+from hookhub.hub import Hub
+from hookhub.runtime.egress import EgressClient, EgressResponse
 from hookhub.runtime.sandbox import (
+    FETCH_MAX_PER_CALL,
+    FETCH_MAX_REQUEST_BYTES,
     LOG_MAX_ENTRIES,
     LOG_MAX_TEXT,
     RESULT_MAX_CHARS,
     IncomingScriptResult,
     Sandbox,
+    ScriptFetch,
     ScriptOutcome,
     process_incoming_request,
 )
+from tests.conftest import make_settings
 
 TIMEOUT = 1.0
 
@@ -399,7 +408,7 @@ async def test_string_helpers(sandbox: Sandbox) -> None:
     }
 
 
-async def test_fetch_rejects_with_a_clear_error(sandbox: Sandbox) -> None:
+async def test_fetch_without_a_fetcher_rejects_with_a_clear_error(sandbox: Sandbox) -> None:
     script = """class Script {
   async direct() { return await fetch('http://127.0.0.1:9/'); }
   async caught() {
@@ -408,9 +417,8 @@ async def test_fetch_rejects_with_a_clear_error(sandbox: Sandbox) -> None:
 }"""
     doc = integration(script)
     direct = await sandbox.call(doc, "direct", {})
-    message = "fetch is not available yet: outgoing requests from scripts arrive with the egress guard"
-    assert (direct.status, direct.error) == ("error", f"Error: {message}")
-    assert (await sandbox.call(doc, "caught", {})).value == message
+    assert (direct.status, direct.error) == ("error", "Error: fetch is not available in this server")
+    assert (await sandbox.call(doc, "caught", {})).value == "fetch is not available in this server"
 
 
 async def test_no_timers_host_objects_or_off_heap_buffers(sandbox: Sandbox) -> None:
@@ -630,3 +638,446 @@ async def test_close(tmp_path: Path) -> None:
     await box.close()
     with pytest.raises(RuntimeError):
         await box.call(doc, "count", {})
+
+
+# ---- fetch through the egress guard (webhook-runtime.md §4.4, issue #5) ------------------------
+
+
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Loopback:
+    """A tiny HTTP/1.1 server on 127.0.0.1 (one request per connection) that records requests.
+
+    `/json` answers JSON with a custom header and two cookies, `/echo` returns what it received,
+    `/missing` 404, `/big` 2000 bytes, `/latin` bytes that are not UTF-8, `/redirect` 302 to
+    `/json`, and `/slow` never answers: it waits until the client closes the connection.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[Seen] = []
+        self.slow_started = asyncio.Event()
+        self.slow_closed = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+
+    async def __aenter__(self) -> Loopback:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._open):
+            writer.close()
+        await self._server.wait_closed()
+
+    def url(self, path: str) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}{path}"
+
+    def at(self, path: str) -> list[Seen]:
+        return [r for r in self.requests if r.target.split("?")[0] == path]
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._open.add(writer)
+        try:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            first, *lines = head.split("\r\n")
+            method, target, _ = first.split(" ", 2)
+            headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines if ln)}
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            self.requests.append(Seen(method, target, headers, body))
+            path = target.split("?")[0]
+            if path == "/slow":
+                self.slow_started.set()
+                await reader.read()  # b"" once the client gives up and closes the connection
+                self.slow_closed.set()
+                return
+            status, reason, extra, payload = self._answer(path, Seen(method, target, headers, body))
+            out = [f"HTTP/1.1 {status} {reason}", f"content-length: {len(payload)}", "connection: close"]
+            out += [f"{name}: {value}" for name, value in extra]
+            writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + payload)
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self._open.discard(writer)
+            writer.close()
+
+    def _answer(self, path: str, seen: Seen) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        json_type = ("content-type", "application/json")
+        if path == "/json":
+            cookies = [("set-cookie", "a=1"), ("set-cookie", "b=2"), ("x-custom", "yes")]
+            return 200, "OK", [json_type, *cookies], b'{"hello": "world", "n": 1}'
+        if path == "/echo":
+            echoed = {
+                "method": seen.method,
+                "target": seen.target,
+                "headers": seen.headers,
+                "body": seen.body.decode("utf-8"),
+            }
+            return 200, "OK", [json_type], json.dumps(echoed).encode()
+        if path == "/missing":
+            return 404, "Not Found", [("content-type", "text/plain")], b"nope"
+        if path == "/big":
+            return 200, "OK", [("content-type", "text/plain")], b"x" * 2000
+        if path == "/latin":
+            return 200, "OK", [("content-type", "text/plain")], b"caf\xe9 ok"
+        if path == "/redirect":
+            return 302, "Found", [("location", "/json")], b""
+        return 500, "Internal Server Error", [], b"unknown path"
+
+
+def via(client: EgressClient) -> ScriptFetch:
+    async def fetch(
+        method: str, url: str, headers: dict[str, str], body: bytes | None, seconds: float
+    ) -> Any:
+        return await client.send(method, url, headers=headers, content=body, timeout=seconds)
+
+    return fetch
+
+
+@pytest.fixture
+async def loopback() -> AsyncIterator[Loopback]:
+    async with Loopback() as server:
+        yield server
+
+
+@pytest.fixture
+async def fetching(tmp_path: Path) -> AsyncIterator[Sandbox]:
+    """A sandbox whose scripts fetch through an egress guard that allows 127.0.0.1 only."""
+    async with EgressClient(allow=["127.0.0.1/32"]) as client:
+        box = Sandbox(settings_for(tmp_path), fetch=via(client))
+        yield box
+        await box.close()
+
+
+FETCHER = """class Script {
+  async get({ url, options }) {
+    const r = await fetch(url, options);
+    return { status: r.status, ok: r.ok, statusText: r.statusText, url: r.url, redirected: r.redirected,
+             headers: r.headers, text: await r.text() };
+  }
+  async json({ url }) { const r = await fetch(url); return await r.json(); }
+  async fail({ url, options }) {
+    try { await fetch(url, options); return 'fetched?'; }
+    catch (e) { return [e instanceof Error, e.message]; }
+  }
+  async direct({ url }) { return (await fetch(url)).status; }
+}"""
+
+
+async def test_fetch_get_and_json(fetching: Sandbox, loopback: Loopback) -> None:
+    doc = integration(FETCHER)
+    assert (await fetching.call(doc, "json", {"url": loopback.url("/json")})).value == {
+        "hello": "world",
+        "n": 1,
+    }
+    got = (await fetching.call(doc, "get", {"url": loopback.url("/json")})).value
+    assert got["status"] == 200 and got["ok"] is True and got["statusText"] == "OK"
+    assert got["url"] == loopback.url("/json") and got["redirected"] is False
+    assert got["text"] == '{"hello": "world", "n": 1}'
+    # headers arrive as [name, value] pairs, repeats kept in order
+    assert ["x-custom", "yes"] in got["headers"]
+    assert [pair for pair in got["headers"] if pair[0] == "set-cookie"] == [
+        ["set-cookie", "a=1"],
+        ["set-cookie", "b=2"],
+    ]
+    assert [r.method for r in loopback.at("/json")] == ["GET", "GET"]
+
+
+async def test_fetch_response_details(fetching: Sandbox, loopback: Loopback) -> None:
+    doc = integration(FETCHER)
+    missing = (await fetching.call(doc, "get", {"url": loopback.url("/missing")})).value
+    assert (missing["status"], missing["ok"], missing["statusText"], missing["text"]) == (
+        404,
+        False,
+        "Not Found",
+        "nope",
+    )
+    redirected = (await fetching.call(doc, "get", {"url": loopback.url("/redirect")})).value
+    assert (redirected["status"], redirected["url"], redirected["redirected"]) == (
+        200,
+        loopback.url("/json"),
+        True,
+    )
+    latin = (await fetching.call(doc, "get", {"url": loopback.url("/latin")})).value
+    assert latin["text"] == "caf\ufffd ok"  # not UTF-8: replaced, never an error
+    script = """class Script {
+  async m({ url }) {
+    const r = await fetch(url);
+    let cloned;
+    try { r.clone(); cloned = 'cloned?'; } catch (e) { cloned = e.message; }
+    let parsed;
+    try { await r.json(); parsed = 'parsed?'; } catch (e) { parsed = e.name; }
+    return [cloned, parsed];
+  }
+}"""
+    value = (await fetching.call(integration(script), "m", {"url": loopback.url("/missing")})).value
+    assert value == ["clone() is not supported on a script's fetch response", "SyntaxError"]
+
+
+async def test_fetch_post_with_an_object_body(fetching: Sandbox, loopback: Loopback) -> None:
+    doc = integration(FETCHER)
+    options = {"method": "post", "body": {"a": 1, "text": "é"}, "headers": {"X-Token": "t1"}}
+    echoed = json.loads(
+        (await fetching.call(doc, "get", {"url": loopback.url("/echo"), "options": options})).value["text"]
+    )
+    assert echoed["method"] == "POST"
+    assert json.loads(echoed["body"]) == {"a": 1, "text": "é"}
+    assert echoed["headers"]["content-type"] == "application/json"
+    assert echoed["headers"]["x-token"] == "t1"
+    # a content-type the script gives is kept; a string body goes as it is, with no type added
+    own = {"method": "PUT", "body": [1, 2], "headers": {"Content-Type": "application/vnd.api+json"}}
+    echoed = json.loads(
+        (await fetching.call(doc, "get", {"url": loopback.url("/echo"), "options": own})).value["text"]
+    )
+    assert (echoed["method"], echoed["body"]) == ("PUT", "[1,2]")
+    assert echoed["headers"]["content-type"] == "application/vnd.api+json"
+    raw = {"method": "POST", "body": "a=1&b=2"}
+    echoed = json.loads(
+        (await fetching.call(doc, "get", {"url": loopback.url("/echo"), "options": raw})).value["text"]
+    )
+    assert echoed["body"] == "a=1&b=2" and "content-type" not in echoed["headers"]
+
+
+async def test_fetch_params_become_an_encoded_query(fetching: Sandbox, loopback: Loopback) -> None:
+    script = """class Script {
+  async m({ url }) {
+    const params = { q: 'a b&c=d', list: [1, 2], skipped: undefined, u: 'é/?', n: null };
+    const r = await fetch(url + '?x=1#top', { params });
+    return JSON.parse(await r.text()).target;
+  }
+}"""
+    target = (await fetching.call(integration(script), "m", {"url": loopback.url("/echo")})).value
+    assert target == "/echo?x=1&q=a%20b%26c%3Dd&list=1&list=2&u=%C3%A9%2F%3F&n="
+
+
+async def test_refused_fetch_rejects_with_the_egress_reason(tmp_path: Path, loopback: Loopback) -> None:
+    async with EgressClient(allow=[]) as client:
+        box = Sandbox(settings_for(tmp_path), fetch=via(client))
+        try:
+            doc = integration(FETCHER)
+            caught = await box.call(doc, "fail", {"url": loopback.url("/json")})
+            assert caught.value == [True, "refused: 127.0.0.1 is a loopback address"]
+            direct = await box.call(doc, "direct", {"url": "http://localhost:9/"})
+            assert (direct.status, direct.error) == ("error", "Error: refused: localhost is a localhost name")
+            scheme = await box.call(doc, "fail", {"url": "file:///etc/passwd"})
+            assert scheme.value == [True, "refused: scheme 'file' is not http or https"]
+        finally:
+            await box.close()
+    assert loopback.requests == []
+
+
+async def test_connection_refused_rejects(fetching: Sandbox) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again below: nothing listens there
+    outcome = await fetching.call(integration(FETCHER), "fail", {"url": f"http://127.0.0.1:{port}/"})
+    ok, message = outcome.value
+    assert ok is True and message.startswith("connection failed: ")
+
+
+async def test_bad_requests_reject_before_sending(fetching: Sandbox, loopback: Loopback) -> None:
+    doc = integration(FETCHER)
+    url = loopback.url("/echo")
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"method": "GE T"}, "fetch: invalid method 'GE T'"),
+        ({"headers": {"x-bad": "a\r\nb: c"}}, "fetch: invalid value for header 'x-bad' (ASCII text only)"),
+        ({"headers": {"bad name": "v"}}, "fetch: invalid header name 'bad name'"),
+        ({"headers": "nope"}, "fetch options.headers must be an object"),
+    ]
+    for options, message in cases:
+        assert (await fetching.call(doc, "fail", {"url": url, "options": options})).value == [True, message]
+    big = """class Script {
+  async m({ url }) {
+    try { await fetch(url, { method: 'POST', body: 'x'.repeat(LIMIT + 1) }); } catch (e) { return e.message; }
+  }
+}""".replace("LIMIT", str(FETCH_MAX_REQUEST_BYTES))
+    message = (await fetching.call(integration(big), "m", {"url": url})).value
+    assert message == f"fetch: the request body is larger than {FETCH_MAX_REQUEST_BYTES} bytes"
+    assert loopback.requests == []
+
+
+async def test_fetch_count_is_capped_per_call(fetching: Sandbox, loopback: Loopback) -> None:
+    script = """class Script {
+  async m({ url, n }) {
+    const all = [];
+    for (let i = 0; i < n; i++) all.push(fetch(url + '?i=' + i));
+    const results = await Promise.allSettled(all);
+    return results.map((r) => r.status === 'fulfilled' ? r.value.status : r.reason.message);
+  }
+}"""
+    doc = integration(script)
+    url = loopback.url("/json")
+    values = (await fetching.call(doc, "m", {"url": url, "n": FETCH_MAX_PER_CALL + 1})).value
+    assert values == [200] * FETCH_MAX_PER_CALL + [
+        f"too many fetch calls: at most {FETCH_MAX_PER_CALL} per script call"
+    ]
+    assert len(loopback.at("/json")) == FETCH_MAX_PER_CALL
+    # the budget is per call
+    assert (await fetching.call(doc, "m", {"url": url, "n": 2})).value == [200, 200]
+
+
+async def test_response_size_option(fetching: Sandbox, loopback: Loopback) -> None:
+    doc = integration(FETCHER)
+    url = loopback.url("/big")
+    small = await fetching.call(doc, "fail", {"url": url, "options": {"size": 100}})
+    assert small.value == [True, "response larger than the fetch's size limit of 100 bytes"]
+    enough = await fetching.call(doc, "get", {"url": url, "options": {"size": 2000}})
+    assert enough.value["text"] == "x" * 2000
+
+
+async def test_fetch_slower_than_the_script_is_a_timeout_and_is_cancelled(
+    fetching: Sandbox, loopback: Loopback
+) -> None:
+    doc = integration(FETCHER)
+    started = time.monotonic()
+    outcome = await fetching.call(doc, "direct", {"url": loopback.url("/slow")})
+    elapsed = time.monotonic() - started
+    assert outcome.status == "timeout"
+    assert TIMEOUT <= elapsed < TIMEOUT + 0.5
+    assert loopback.slow_started.is_set()
+    await asyncio.wait_for(loopback.slow_closed.wait(), 2)  # the request was cancelled
+    # the next call works (fresh isolate)
+    assert (await fetching.call(doc, "direct", {"url": loopback.url("/json")})).value == 200
+
+
+async def test_fetch_timeout_option_rejects_and_can_be_caught(fetching: Sandbox, loopback: Loopback) -> None:
+    started = time.monotonic()
+    outcome = await fetching.call(
+        integration(FETCHER), "fail", {"url": loopback.url("/slow"), "options": {"timeout": 200}}
+    )
+    assert outcome.status == "ok"
+    assert outcome.value == [True, "timed out after 0.2 s"]
+    assert time.monotonic() - started < TIMEOUT
+    await asyncio.wait_for(loopback.slow_closed.wait(), 2)
+
+
+async def test_unawaited_fetch_is_cancelled_when_the_call_returns(
+    fetching: Sandbox, loopback: Loopback
+) -> None:
+    script = """class Script {
+  async m({ slow, quick }) {
+    fetch(slow);
+    return (await fetch(quick)).status;
+  }
+}"""
+    args = {"slow": loopback.url("/slow"), "quick": loopback.url("/json")}
+    started = time.monotonic()
+    assert (await fetching.call(integration(script), "m", args)).value == 200
+    assert time.monotonic() - started < TIMEOUT / 2
+    # well before the request's own timeout (the call's remaining time) would end it
+    await asyncio.wait_for(loopback.slow_closed.wait(), TIMEOUT / 3)
+
+
+HANGING = """class Script {
+  async result() { fetch('http://x/hang'); await fetch('http://x/quick'); return 'done'; }
+  async error() { fetch('http://x/hang'); await fetch('http://x/quick'); throw new Error('boom'); }
+  async timeout() { await fetch('http://x/hang'); }
+  async hog() {
+    fetch('http://x/hang');
+    await fetch('http://x/quick');
+    const a = [];
+    while (true) a.push(new Array(1e6).fill(1));
+  }
+}"""
+
+
+@pytest.mark.parametrize(
+    ("method", "status"),
+    [("result", "ok"), ("error", "error"), ("timeout", "timeout"), ("hog", "out_of_memory")],
+)
+async def test_outstanding_fetches_are_cancelled_however_the_call_ends(
+    tmp_path: Path, method: str, status: str
+) -> None:
+    """A fetch that ignores its timeout still ends with its call: the host cancels it."""
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def fetch(
+        method: str, url: str, headers: dict[str, str], body: bytes | None, seconds: float
+    ) -> Any:
+        if url.endswith("/quick"):
+            return EgressResponse(200, (), b"", truncated=False, elapsed=0.0, url=url)
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        raise AssertionError("not cancelled")
+
+    box = Sandbox(settings_for(tmp_path), fetch=fetch)
+    try:
+        outcome = await box.call(integration(HANGING), method, {})
+        assert outcome.status == status, outcome
+        assert started.is_set()
+        await asyncio.wait_for(cancelled.wait(), 0.5)
+    finally:
+        await box.close()
+
+
+async def test_fetch_only_while_a_method_runs(fetching: Sandbox, loopback: Loopback) -> None:
+    script = """class Script {
+  constructor() { this.early = fetch(URL).then(() => 'fetched?', (e) => e.message); }
+  async m() { return await this.early; }
+}""".replace("URL", json.dumps(loopback.url("/json")))
+    value = (await fetching.call(integration(script), "m", {})).value
+    assert value == "fetch can only be used while a script method runs"
+    assert loopback.requests == []
+
+
+async def test_sequential_fetches_in_one_call(fetching: Sandbox, loopback: Loopback) -> None:
+    script = """class Script {
+  async m({ url }) { let n = 0; for (let i = 0; i < 10; i++) n += (await fetch(url)).status; return n; }
+}"""
+    doc = integration(script)
+    outcome = await fetching.call(doc, "m", {"url": loopback.url("/json")})
+    assert outcome.value == 2000
+    assert len(loopback.at("/json")) == 10
+
+
+# ---- through the hub: its one egress client and HOOKHUB_EGRESS_ALLOW ----------------------------
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"egress_allow": ["127.0.0.1/32"], "script_timeout_seconds": TIMEOUT}
+
+
+async def test_incoming_script_fetches_through_the_hub(hub: Hub, loopback: Loopback) -> None:
+    script = incoming(f"""
+    return fetch({json.dumps(loopback.url("/echo"))}, {{ method: 'POST', body: request.content }})
+      .then((r) => r.json())
+      .then((echoed) => ({{ content: {{ text: echoed.method + ' ' + echoed.body }} }}));
+""")
+    result = await process_incoming_request(hub.sandbox, integration(script), REQUEST)
+    assert result.kind == "content", result
+    assert result.content == {"text": 'POST {"text":"hello"}'}
+    [seen] = loopback.at("/echo")
+    assert seen.headers["content-type"] == "application/json"
+    # the metadata address stays refused: the allow list only lifts 127.0.0.1
+    refused = incoming(
+        "return fetch('http://169.254.169.254/latest/meta-data/').then(() => ({ content: { text: 'x' } }));"
+    )
+    result = await process_incoming_request(hub.sandbox, integration(refused), REQUEST)
+    assert result.kind == "error" and result.error == "error-running-script"
+    assert result.outcome is not None
+    assert result.outcome.error == "Error: refused: 169.254.169.254 is a cloud metadata address"
+
+
+async def test_hub_without_allow_refuses_loopback(tmp_path: Path, loopback: Loopback) -> None:
+    the_hub = Hub(make_settings(tmp_path, script_timeout_seconds=TIMEOUT))
+    try:
+        outcome = await the_hub.sandbox.call(integration(FETCHER), "fail", {"url": loopback.url("/json")})
+    finally:
+        await the_hub.close()
+    assert outcome.value == [True, "refused: 127.0.0.1 is a loopback address"]

@@ -18,20 +18,35 @@ live V8 objects, whose accessors would block on an isolate that is busy running 
 
 `Store` lives in the isolate, so it is per process and lost on restart, on script change and on
 unloading (Rocket.Chat keeps it in the isolate's memory too).
+
+`fetch` (webhook-runtime.md §4.4): the shim queues each request; the pool thread running the call
+collects them while it polls the call's promise, sends them with the `ScriptFetch` the sandbox was
+built with (in the server: the hub's one `EgressClient`, so scripts pass the same egress guard as
+deliveries) on the event loop that called `Sandbox.call` (the client's connection pool belongs to
+that loop), and settles the results back into V8. Time spent waiting on a fetch counts toward the
+call's wall-time limit; when the call ends in any way, every fetch it still has outstanding is
+cancelled. Limits per call: `FETCH_MAX_PER_CALL` requests, `FETCH_MAX_REQUEST_BYTES` of body each,
+and each request's timeout is cut to the call's remaining time. Response bodies reach the script
+as text (UTF-8, invalid bytes replaced), at most the egress cap (10 MiB) or the fetch's `size`; the
+script's heap limit applies to them like to any other string.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from importlib import resources
 from typing import Any, Literal
 
@@ -44,6 +59,7 @@ from py_mini_racer import (
 )
 
 from hookhub.config import Settings
+from hookhub.runtime.egress import EgressError, EgressRefused, EgressResponse
 from hookhub.runtime.isolates import ISOLATE_THREAD
 
 log = logging.getLogger(__name__)
@@ -55,7 +71,21 @@ LOG_MAX_ENTRIES = 100
 LOG_MAX_TEXT = 2000
 # Largest result (JSON characters) a call may hand back; bigger ones are an error outcome.
 RESULT_MAX_CHARS = 1_000_000
-# Between polls of a promise that waits on the host (fetch, later): short, then backing off.
+# Scripts' fetch, per call: how many requests, the largest request body (UTF-8 bytes), and the
+# timeout of a request whose options give none (Rocket.Chat's 20 s). A request's timeout is also cut
+# to the call's remaining wall time.
+FETCH_MAX_PER_CALL = 10
+FETCH_MAX_REQUEST_BYTES = 1024 * 1024
+FETCH_DEFAULT_TIMEOUT_SECONDS = 20.0
+
+ScriptFetch = Callable[[str, str, dict[str, str], bytes | None, float], Awaitable[EgressResponse]]
+"""`(method, url, headers, body, timeout_seconds) -> EgressResponse`: how scripts' `fetch` sends.
+
+Raises `EgressRefused` / `EgressError`, whose `.reason` becomes the message of the `Error` the
+script's promise rejects with. Called on the event loop that called `Sandbox.call`.
+"""
+
+# Between polls of a promise that waits on the host (fetch): short, then backing off.
 _POLL_FIRST_SLEEP = 0.0005
 _POLL_MAX_SLEEP = 0.02
 # How long to wait for a stopped isolate to settle before freeing it (see Sandbox._discard).
@@ -102,12 +132,13 @@ class ScriptOutcome:
         return self.status == "ok"
 
 
-def _load_shim() -> str:
+def _load_shim(*, fetch_enabled: bool) -> str:
     text = resources.files("hookhub.runtime").joinpath("sandbox_shim.js").read_text(encoding="utf-8")
     return (
         text.replace("__LOG_MAX_ENTRIES__", str(LOG_MAX_ENTRIES))
         .replace("__LOG_MAX_TEXT__", str(LOG_MAX_TEXT))
         .replace("__RESULT_MAX_CHARS__", str(RESULT_MAX_CHARS))
+        .replace("__FETCH_ENABLED__", "true" if fetch_enabled else "false")
     )
 
 
@@ -179,15 +210,17 @@ class Sandbox:
 
     `call` is safe to use from any event loop and from many tasks at once; calls on different
     integrations run in parallel (up to the pool size), calls on one integration one at a time.
+    `fetch` is how scripts' `fetch` sends requests; without one, `fetch` rejects in every script.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, fetch: ScriptFetch | None = None) -> None:
         self.disabled = scripts_disabled(settings)
         self.timeout_seconds = settings.script_timeout_seconds
         self.memory_bytes = settings.script_memory_mb * 1024 * 1024
         self._cache_size = settings.script_cache_size
         workers = settings.script_workers or min(4, os.cpu_count() or 1)
-        self._shim = _load_shim()
+        self._fetch = fetch
+        self._shim = _load_shim(fetch_enabled=fetch is not None)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hookhub-script")
         self._lifecycle = ISOLATE_THREAD
         self._cache: OrderedDict[str, _Loaded] = OrderedDict()
@@ -220,9 +253,10 @@ class Sandbox:
         integration_id = str(integration["_id"])
         version = str(integration.get("_updatedAt"))
         argument_json = json.dumps(argument, default=str, ensure_ascii=False)
+        # scripts' fetch runs on this loop: the egress client's connection pool belongs to it
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._pool, self._call_sync, integration_id, version, source, method, argument_json
+            self._pool, self._call_sync, integration_id, version, source, method, argument_json, loop
         )
 
     def forget(self, integration_id: str) -> None:
@@ -294,7 +328,13 @@ class Sandbox:
     # ---- the work, in pool threads -------------------------------------------------------------
 
     def _call_sync(
-        self, integration_id: str, version: str, source: str, method: str, argument_json: str
+        self,
+        integration_id: str,
+        version: str,
+        source: str,
+        method: str,
+        argument_json: str,
+        loop: asyncio.AbstractEventLoop,
     ) -> ScriptOutcome:
         while True:
             entry = self._checkout(integration_id, version, source)
@@ -302,7 +342,7 @@ class Sandbox:
                 with entry.lock:
                     if entry.broken:
                         continue  # discarded while we waited: check out a fresh one
-                    return self._run(entry, method, argument_json)
+                    return self._run(entry, method, argument_json, loop)
             finally:
                 self._checkin(entry)
 
@@ -334,7 +374,9 @@ class Sandbox:
         entry.close()
         return failure
 
-    def _run(self, entry: _Loaded, method: str, argument_json: str) -> ScriptOutcome:
+    def _run(
+        self, entry: _Loaded, method: str, argument_json: str, loop: asyncio.AbstractEventLoop
+    ) -> ScriptOutcome:
         if entry.failure is not None:
             return entry.failure
         if entry.racer is None:
@@ -345,6 +387,7 @@ class Sandbox:
         racer = entry.racer
         assert racer is not None
         deadline = time.monotonic() + self.timeout_seconds
+        fetches = _Fetches(self._fetch, loop, deadline)
         try:
             text = racer.eval(
                 f"__hookhub_call({json.dumps(method)}, {json.dumps(argument_json)})",
@@ -353,13 +396,30 @@ class Sandbox:
             record = _parse_record(text)
             sleep = 0.0
             while record.get("status") == "pending":
+                requests = record.get("requests")
+                if isinstance(requests, list):
+                    for request in requests:
+                        fetches.start(request)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise JSTimeoutException
-                if sleep:
-                    time.sleep(min(sleep, remaining))
-                sleep = min(max(sleep * 2, _POLL_FIRST_SLEEP), _POLL_MAX_SLEEP)
+                settled = fetches.take_done()
+                if not settled and sleep:
+                    # a finished fetch wakes us at once; the sleep only bounds how long we wait
+                    settled = fetches.wait(min(sleep, remaining))
+                for request_id, result_json in settled:
+                    racer.eval(
+                        f"__hookhub_settle({request_id}, {json.dumps(result_json)})",
+                        timeout_sec=_remaining(deadline),
+                    )
+                # progress (a settlement or new requests) polls again at once; waiting backs off
+                if settled or requests:
+                    sleep = 0.0
+                else:
+                    sleep = min(max(sleep * 2, _POLL_FIRST_SLEEP), _POLL_MAX_SLEEP)
                 record = _parse_record(racer.eval("__hookhub_poll()", timeout_sec=_remaining(deadline)))
+            # A fetch never outlives its call; cancelled before the trailing promise work below.
+            fetches.cancel_all()
             # Promise work the call started but did not return runs after it (V8 microtasks); it
             # must end within the same budget, or it would spin outside every limit.
             racer.eval("0", timeout_sec=_remaining(deadline))
@@ -381,6 +441,8 @@ class Sandbox:
         except JSEvalException as exc:  # the shim failed (the script broke a global it relies on)
             self._discard(entry)
             return ScriptOutcome("error", error=_first_line(exc), stack=str(exc).strip())
+        finally:
+            fetches.cancel_all()
         return _outcome(record, method)
 
     def _shutdown_sync(self) -> None:
@@ -393,6 +455,154 @@ class Sandbox:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._loop_thread.join()
         self._loop.close()
+
+
+# RFC 9110 tokens (methods, header names); header values: visible ASCII, spaces and tabs.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+
+
+# method, URL, headers, body, timeout (seconds), response size limit
+_CheckedRequest = tuple[str, str, dict[str, str], bytes | None, float, int | None]
+
+
+class _Fetches:
+    """The fetch requests of one script call: started on the caller's event loop, collected by the
+    pool thread as JSON settlements `{"error": reason}` or the response, cancelled when the call ends.
+    """
+
+    def __init__(self, fetch: ScriptFetch | None, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        self._fetch = fetch
+        self._loop = loop
+        self._deadline = deadline
+        self._started = 0
+        # future -> (request id, size limit, URL asked for)
+        self._outstanding: dict[concurrent.futures.Future[EgressResponse], tuple[int, int | None, str]] = {}
+        self._ready: list[tuple[int, str]] = []
+
+    def start(self, request: object) -> None:
+        """Check one request from the shim against the limits and send it (or settle it refused)."""
+        if not isinstance(request, dict) or not isinstance(request.get("id"), int):
+            raise JSEvalException("the sandbox shim queued a malformed fetch request")
+        request_id: int = request["id"]
+        self._started += 1
+        try:
+            method, url, headers, body, timeout, size = self._checked(request)
+        except ValueError as exc:
+            self._ready.append((request_id, _error_json(str(exc))))
+            return
+        assert self._fetch is not None  # the shim only queues requests when fetch is enabled
+        try:
+            future = asyncio.run_coroutine_threadsafe(
+                _awaited(self._fetch(method, url, headers, body, timeout)), self._loop
+            )
+        except RuntimeError:  # the caller's loop is closed: the server is going away
+            self._ready.append((request_id, _error_json("fetch failed: the server is shutting down")))
+            return
+        self._outstanding[future] = (request_id, size, url)
+
+    def _checked(self, request: dict[str, Any]) -> _CheckedRequest:
+        if self._fetch is None:
+            raise ValueError("fetch is not available in this server")
+        if self._started > FETCH_MAX_PER_CALL:
+            raise ValueError(f"too many fetch calls: at most {FETCH_MAX_PER_CALL} per script call")
+        method = request.get("method")
+        if not isinstance(method, str) or not _TOKEN.fullmatch(method):
+            raise ValueError(f"fetch: invalid method {method!r}")
+        url = request.get("url")
+        if not isinstance(url, str):
+            raise ValueError("fetch: the URL must be a string")
+        headers: dict[str, str] = {}
+        raw_headers = request.get("headers")
+        for name, value in raw_headers.items() if isinstance(raw_headers, dict) else ():
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f"fetch: invalid header name {name!r}")
+            if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
+                raise ValueError(f"fetch: invalid value for header {name!r} (ASCII text only)")
+            headers[name] = value
+        raw_body = request.get("body")
+        body = raw_body.encode("utf-8", errors="replace") if isinstance(raw_body, str) else None
+        if body is not None and len(body) > FETCH_MAX_REQUEST_BYTES:
+            raise ValueError(f"fetch: the request body is larger than {FETCH_MAX_REQUEST_BYTES} bytes")
+        own = request.get("timeout")
+        if not isinstance(own, int | float) or isinstance(own, bool):
+            timeout = FETCH_DEFAULT_TIMEOUT_SECONDS
+        elif own == 0:  # node-fetch: no timeout of its own; the call's time still bounds it
+            timeout = float("inf")
+        else:
+            timeout = own / 1000
+        timeout = min(timeout, self._deadline - time.monotonic())
+        if timeout <= 0:
+            raise ValueError("fetch: the script has no time left")
+        size = request.get("size")
+        limit = None
+        if isinstance(size, int | float) and not isinstance(size, bool) and size > 0:
+            limit = int(size)
+        return method, url, headers, body, timeout, limit
+
+    def take_done(self) -> list[tuple[int, str]]:
+        """Settlements ready now (refused requests and finished fetches)."""
+        for future in [f for f in self._outstanding if f.done()]:
+            request_id, size, url = self._outstanding.pop(future)
+            self._ready.append((request_id, _settlement(future, size, url)))
+        ready, self._ready = self._ready, []
+        return ready
+
+    def wait(self, timeout: float) -> list[tuple[int, str]]:
+        """Wait up to `timeout` seconds, returning early with the settlements once a fetch ends."""
+        if self._outstanding:
+            concurrent.futures.wait(
+                self._outstanding, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+        else:
+            time.sleep(timeout)
+        return self.take_done()
+
+    def cancel_all(self) -> None:
+        """Cancel every outstanding request (the task on the caller's loop is cancelled)."""
+        outstanding, self._outstanding = self._outstanding, {}
+        for future in outstanding:
+            future.cancel()
+        self._ready = []
+
+
+async def _awaited(awaitable: Awaitable[EgressResponse]) -> EgressResponse:
+    return await awaitable
+
+
+def _error_json(reason: str) -> str:
+    return json.dumps({"error": reason}, ensure_ascii=False)
+
+
+def _settlement(future: concurrent.futures.Future[EgressResponse], size: int | None, url: str) -> str:
+    """A finished fetch as the JSON `__hookhub_settle` expects. Decoding happens here, in the pool
+    thread, so a large body never holds up the event loop."""
+    try:
+        response = future.result()
+    except (EgressRefused, EgressError) as exc:
+        return _error_json(exc.reason)
+    except Exception as exc:  # any other failure of the fetch still only rejects the script's promise
+        log.warning("a script's fetch failed unexpectedly", exc_info=True)
+        return _error_json(f"fetch failed: {type(exc).__name__}")
+    if response.truncated:
+        return _error_json(f"response larger than {len(response.body)} bytes")
+    if size is not None and len(response.body) > size:
+        return _error_json(f"response larger than the fetch's size limit of {size} bytes")
+    try:
+        status_text = HTTPStatus(response.status).phrase
+    except ValueError:
+        status_text = ""
+    return json.dumps(
+        {
+            "status": response.status,
+            "statusText": status_text,
+            "url": response.url,
+            "redirected": response.url != url,
+            "headers": [list(pair) for pair in response.headers],
+            "body": response.body.decode("utf-8", errors="replace"),
+        },
+        ensure_ascii=False,
+    )
 
 
 def _quiesce(entry: _Loaded) -> None:

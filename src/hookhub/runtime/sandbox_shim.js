@@ -75,13 +75,146 @@
     },
   };
 
-  // ---- fetch: present, but outgoing requests need the egress guard first ----------------------
-  let hostOperations = 0; // promises the host will settle later (fetch, once it exists)
-  g.fetch = function fetch() {
-    return Promise.reject(
-      new Error("fetch is not available yet: outgoing requests from scripts arrive with the egress guard")
-    );
+  // ---- fetch: requests are handed to the host, which sends them through the egress guard --------
+  // sandbox.py collects queued requests through __hookhub_poll, sends them (checking the per-call
+  // limits), and settles each one through __hookhub_settle. Only while a method call is in
+  // progress: the host cancels whatever is outstanding when the call ends, so a fetch never
+  // outlives its call (nor runs while the script is being loaded).
+  const FETCH_ENABLED = __FETCH_ENABLED__;
+  let active = false; // a method call is in progress (from __hookhub_call until its result)
+  let hostOperations = 0; // fetches the host has still to settle in this call
+  let nextRequestId = 1; // never reused, so a late settlement cannot reach another request
+  let outbox = []; // requests queued for the host, not collected yet
+  let waiting = new Map(); // id -> {resolve, reject}
+
+  function hasHeader(headers, name) {
+    return Object.keys(headers).some(function (key) {
+      return key.toLowerCase() === name;
+    });
+  }
+
+  function encodeParam(value) {
+    return encodeURIComponent(value instanceof Date ? value.toISOString() : String(value));
+  }
+
+  // `params` (an object) becomes a query string appended to the URL, before any fragment; an array
+  // value repeats its key, undefined values are left out.
+  function withParams(url, params) {
+    const parts = [];
+    for (const key of Object.keys(params)) {
+      const value = params[key];
+      const values = Array.isArray(value) ? value : [value];
+      for (const item of values) {
+        if (item === undefined) continue;
+        parts.push(encodeURIComponent(key) + "=" + encodeParam(item === null ? "" : item));
+      }
+    }
+    if (parts.length === 0) return url;
+    const hash = url.indexOf("#");
+    const base = hash >= 0 ? url.slice(0, hash) : url;
+    const fragment = hash >= 0 ? url.slice(hash) : "";
+    const query = base.indexOf("?");
+    const joiner = query < 0 ? "?" : query === base.length - 1 || base.endsWith("&") ? "" : "&";
+    return base + joiner + parts.join("&") + fragment;
+  }
+
+  // Rocket.Chat's options (webhook-runtime.md §4.4): method, headers, body, timeout, params, size.
+  // Limits (count, body bytes, timeout against the call's time left) are enforced by the host.
+  function describeRequest(url, options) {
+    if (typeof url !== "string") {
+      url = url && typeof url.href === "string" ? url.href : String(url);
+    }
+    if (options === undefined || options === null) options = {};
+    if (typeof options !== "object") throw new TypeError("fetch options must be an object");
+    const method = options.method === undefined || options.method === null ? "GET" : String(options.method).toUpperCase();
+    const headers = {};
+    const given = options.headers;
+    if (given !== undefined && given !== null) {
+      if (typeof given !== "object") throw new TypeError("fetch options.headers must be an object");
+      const pairs = Array.isArray(given)
+        ? given
+        : Object.keys(given).map(function (key) {
+            return [key, given[key]];
+          });
+      for (const pair of pairs) {
+        if (!Array.isArray(pair) || pair.length !== 2) throw new TypeError("fetch headers must be [name, value] pairs");
+        if (pair[1] === undefined || pair[1] === null) continue;
+        headers[String(pair[0])] = String(pair[1]);
+      }
+    }
+    let body = null;
+    if (options.body !== undefined && options.body !== null) {
+      if (typeof options.body === "string") {
+        body = options.body;
+      } else {
+        body = stringify(options.body); // a BigInt or a cycle throws: the fetch rejects with it
+        if (body === undefined) throw new TypeError("fetch options.body cannot become JSON");
+        if (!hasHeader(headers, "content-type")) headers["content-type"] = "application/json";
+      }
+    }
+    let target = url;
+    if (options.params !== undefined && options.params !== null) {
+      if (typeof options.params !== "object") throw new TypeError("fetch options.params must be an object");
+      target = withParams(url, options.params);
+    }
+    const timeout = typeof options.timeout === "number" && options.timeout >= 0 ? options.timeout : null;
+    const size = typeof options.size === "number" && options.size > 0 ? options.size : null;
+    return { method: method, url: target, headers: headers, body: body, timeout: timeout, size: size };
+  }
+
+  function makeResponse(result) {
+    const body = result.body;
+    return {
+      status: result.status,
+      ok: result.status >= 200 && result.status <= 299,
+      statusText: result.statusText,
+      url: result.url,
+      redirected: result.redirected,
+      headers: result.headers, // [[name, value], ...] as Rocket.Chat's isolate hands them over
+      text: function () {
+        return Promise.resolve(body);
+      },
+      json: function () {
+        return new Promise(function (resolve) {
+          resolve(parse(body));
+        });
+      },
+      clone: function () {
+        throw new Error("clone() is not supported on a script's fetch response");
+      },
+    };
+  }
+
+  // allowSelfSignedCerts is accepted for compatibility and ignored: certificates are always verified.
+  g.fetch = function fetch(url, options, allowSelfSignedCerts) { // eslint-disable-line no-unused-vars
+    if (!FETCH_ENABLED) return Promise.reject(new Error("fetch is not available in this server"));
+    if (!active) return Promise.reject(new Error("fetch can only be used while a script method runs"));
+    let request;
+    try {
+      request = describeRequest(url, options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise(function (resolve, reject) {
+      request.id = nextRequestId++;
+      waiting.set(request.id, { resolve: resolve, reject: reject });
+      outbox.push(request);
+      hostOperations += 1;
+    });
   };
+
+  Object.defineProperty(g, "__hookhub_settle", {
+    value: function (id, resultJson) {
+      const entry = waiting.get(id);
+      if (entry === undefined) return "gone";
+      waiting.delete(id);
+      hostOperations -= 1;
+      const result = parse(resultJson);
+      if (typeof result.error === "string") entry.reject(new Error(result.error));
+      else entry.resolve(makeResponse(result));
+      return "settled";
+    },
+  });
 
   // ---- s: the underscore.string subset Rocket.Chat exposes -----------------------------------
   function str(value) {
@@ -242,12 +375,21 @@
       logs = [];
       dropped = 0;
       pending = null;
+      // what an earlier call left outstanding was cancelled by the host: it never settles
+      outbox = [];
+      waiting = new Map();
+      hostOperations = 0;
+      active = true;
       const fn = instance ? instance[method] : undefined;
-      if (typeof fn !== "function") return finish({ status: "missing" });
+      if (typeof fn !== "function") {
+        active = false;
+        return finish({ status: "missing" });
+      }
       let result;
       try {
         result = fn.call(instance, parse(argumentJson));
       } catch (e) {
+        active = false;
         return settleError(e);
       }
       if (result !== null && (typeof result === "object" || typeof result === "function") && typeof result.then === "function") {
@@ -263,6 +405,7 @@
         );
         return '{"status":"pending"}';
       }
+      active = false;
       return settleValue(result);
     },
   });
@@ -273,10 +416,18 @@
       if (pending.text !== null) {
         const text = pending.text;
         pending = null;
+        active = false;
         return text;
       }
+      if (outbox.length > 0) {
+        const requests = outbox;
+        outbox = [];
+        return stringify({ status: "pending", requests: requests });
+      }
+      if (hostOperations > 0) return '{"status":"pending"}';
       // With no host operation outstanding nothing can settle the promise any more.
-      return hostOperations > 0 ? '{"status":"pending"}' : '{"status":"stuck"}';
+      active = false;
+      return '{"status":"stuck"}';
     },
   });
 })();
