@@ -269,7 +269,7 @@ def main() -> None:
         help="messages per throughput run (default: 5000 deliveries' worth)",
     )
     parser.add_argument("--integrations", type=int, nargs="+", default=[1, 50])
-    parser.add_argument("--concurrency", type=int, default=16, help="HOOKHUB_OUTGOING_CONCURRENCY")
+    parser.add_argument("--concurrency", type=int, default=32, help="HOOKHUB_OUTGOING_CONCURRENCY")
     parser.add_argument("--serve-receiver", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_receiver:

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     # the spec's schedule with it), and history retention (age, and count per integration).
     outgoing_concurrency: Annotated[
         int, Field(validation_alias="HOOKHUB_OUTGOING_CONCURRENCY", ge=1, le=1024)
-    ] = 16
+    ] = 32
     outgoing_max_depth: Annotated[int, Field(validation_alias="HOOKHUB_OUTGOING_MAX_DEPTH", ge=1, le=100)] = 3
     # How long a claimed delivery stays reserved for its worker; a process that dies mid-delivery
     # holds its deliveries this long before another worker (or the restarted process) takes them.

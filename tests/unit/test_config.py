@@ -178,5 +178,5 @@ def test_bad_egress_allow_entries_are_named(
 
 def test_outgoing_defaults() -> None:
     s = load_settings()
-    assert (s.outgoing_concurrency, s.outgoing_max_depth, s.retry_time_scale) == (16, 3, 1.0)
+    assert (s.outgoing_concurrency, s.outgoing_max_depth, s.retry_time_scale) == (32, 3, 1.0)
     assert (s.history_ttl_days, s.history_max_per_integration, s.egress_allow) == (30, 10000, [])

@@ -378,8 +378,7 @@ class OutgoingEngine:
         # Deliveries for free worker slots are enqueued already leased to this engine and started
         # straight away, skipping a claim transaction and reading their payload back; the others
         # wait for the worker loop. (Should the process die, such a lease expires like any other.)
-        direct = max(0, self._concurrency - len(self._tasks) - self._reserved) if self._loops else 0
-        self._reserved += direct
+        direct = 0
         started: list[_Attempt] = []
         try:
             async with self.hub.tx() as ctx:
@@ -397,6 +396,11 @@ class OutgoingEngine:
                 max_depth = self.hub.settings.outgoing_max_depth
                 for event in batch if candidates else ():
                     rows += await self._deliveries_for(ctx, event, candidates, max_depth, now)
+                if rows and self._loops:
+                    # Reserved until the attempts are spawned, so that a claim running meanwhile
+                    # cannot fill the same slots (the worker reserves its claims likewise).
+                    direct = max(0, self._concurrency - len(self._tasks) - self._reserved)
+                    self._reserved += direct
                 lease_until = now + timedelta(seconds=self._lease)
                 for row in rows[:direct]:
                     row["lease_owner"], row["lease_until"] = self.owner, lease_until
@@ -411,7 +415,10 @@ class OutgoingEngine:
                 self._spawn(attempt)
             return len(batch), len(inserted)
         finally:
-            self._reserved -= direct
+            if direct:
+                self._reserved -= direct
+                # the worker may have found no free slot while they were reserved
+                self._work_signal.set()
 
     async def _stamp_unread(self) -> int:
         """Mark every pending event consumed without reading it. On SQLite in short batched jobs
@@ -521,12 +528,15 @@ class OutgoingEngine:
                 await self._wait(self._work_signal, self._poll)
                 continue
             if free > 0:
+                self._reserved += free
                 try:
                     claimed, taken = await self.claim_once(free)
                 except Exception:
                     log.exception("outgoing: claiming deliveries failed")
                     await asyncio.sleep(self._poll)
                     continue
+                finally:
+                    self._reserved -= free
                 for attempt in claimed:
                     self._spawn(attempt)
                 if taken >= free:
