@@ -110,11 +110,13 @@ class _Sent:
 
 
 class _RecordingPool(HttpPool):
-    """Answers every request with 200 `ok` without any network, recording what was asked."""
+    """Answers every request with 200 `ok` without any network, recording what was asked; with
+    `refuse`, any request that gets this far fails the test (the guard should have refused it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, refuse: bool = False) -> None:
         super().__init__()
         self.sent: list[_Sent] = []
+        self._refuse = refuse
 
     async def request(
         self,
@@ -127,27 +129,14 @@ class _RecordingPool(HttpPool):
         max_body: int,
         truncate: bool = False,
     ) -> RawResponse:
+        if self._refuse:
+            raise AssertionError(f"a refused request reached the network: {origin}")
         self.sent.append(_Sent(origin, method, target, list(headers), body))
         return RawResponse(200, (), b"ok", False)
 
 
-class _NoNetworkPool(HttpPool):
-    async def request(
-        self,
-        origin: Origin,
-        method: str,
-        target: str,
-        headers: Iterable[tuple[str, str]],
-        body: bytes | None,
-        *,
-        max_body: int,
-        truncate: bool = False,
-    ) -> RawResponse:
-        raise AssertionError(f"a refused request reached the network: {origin}")
-
-
 def _no_network() -> HttpPool:
-    return _NoNetworkPool()
+    return _RecordingPool(refuse=True)
 
 
 def _resolver(table: dict[str, list[str]], calls: list[str] | None = None) -> Resolver:
