@@ -268,6 +268,20 @@ async def test_oversized_plain_body(serve: Callable[[Script], Awaitable[Server]]
     await pool.aclose()
 
 
+async def test_bytes_after_a_complete_response_do_not_leak_into_it(
+    serve: Callable[[Script], Awaitable[Server]],
+) -> None:
+    stray = b"HTTP/1.1 200 OK\r\nX-Stray: 1\r\nContent-Length: 5\r\n\r\nstray"
+    server = await serve(await _fixed(_answer(200, b"real", "X-Real: 1") + stray))
+    pool = HttpPool()
+    response = await _get(pool, server)
+    assert (response.body, response.headers) == (b"real", (("Content-Length", "4"), ("X-Real", "1")))
+    assert pool.idle_connections == 0  # out of step: not used again
+    assert (await _get(pool, server)).body == b"real"
+    assert server.connections == 2
+    await pool.aclose()
+
+
 @pytest.mark.parametrize(
     ("answer", "message"),
     [

@@ -102,6 +102,7 @@ class _Connection(asyncio.Protocol):
         self._length_known = False
         self._decoder: zlib._Decompress | None = None
         self._error: TransportError | None = None
+        self._trailing = False
 
     # ---- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -149,7 +150,15 @@ class _Connection(asyncio.Protocol):
 
     # ---- llhttp callbacks ------------------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self._complete:
+            # Bytes after the end of the response, in the same read: a peer out of step. The
+            # response stays as it was; the connection is not used again.
+            self._trailing = True
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._complete:
+            return
         self._head_bytes += len(name) + len(value) + 4
         if len(self._headers) >= MAX_HEADERS or self._head_bytes > MAX_HEAD_BYTES:
             self._error = TransportError(
@@ -159,6 +168,8 @@ class _Connection(asyncio.Protocol):
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
+        if self._complete:
+            return
         status = self._parser.get_status_code()
         if 100 <= status < 200:
             # Interim (100 Continue, 103 Early Hints): the real response follows.
@@ -184,7 +195,7 @@ class _Connection(asyncio.Protocol):
             self._decoder = zlib.decompressobj()
 
     def on_body(self, body: bytes) -> None:
-        if self.truncated:
+        if self.truncated or self._complete:
             return
         if self._decoder is not None:
             try:
@@ -203,8 +214,8 @@ class _Connection(asyncio.Protocol):
         self._chunks.append(body)
 
     def on_message_complete(self) -> None:
-        if not self._headers_done:
-            return  # the end of an interim response
+        if not self._headers_done or self._complete:
+            return  # the end of an interim response, or of trailing bytes
         self._complete = True
         self._reusable = self._parser.should_keep_alive() and not self.truncated
 
@@ -230,7 +241,7 @@ class _Connection(asyncio.Protocol):
             raise
         finally:
             self._waiter = None
-        if not self._reusable:
+        if not self._reusable or self._trailing:
             self.close()
         data = b"".join(self._chunks)
         if self._decoder is not None and not self.truncated and len(data) <= max_body:
