@@ -33,7 +33,7 @@ from hookhub.runtime.sandbox import (
     ERROR_RUNNING_SCRIPT,
     IncomingScriptResult,
     process_incoming_request,
-    scripts_disabled,
+    script_runs,
 )
 from hookhub.services import chat
 from hookhub.services.context import Ctx
@@ -350,14 +350,7 @@ def script_applies(settings: Settings, integration: dict[str, Any], call: HookCa
     `scriptCompiled`, and a request with a body. A GET (or HEAD) has none, so it never runs the
     script; a POST always has one for this purpose, even an empty one (Rocket.Chat's parsed body
     is then `{}`, which is truthy in JavaScript)."""
-    compiled = integration.get("scriptCompiled")
-    return (
-        not scripts_disabled(settings)
-        and integration.get("scriptEnabled") is True
-        and isinstance(compiled, str)
-        and bool(compiled.strip())
-        and call.method.upper() not in ("GET", "HEAD")
-    )
+    return script_runs(settings, integration) and call.method.upper() not in ("GET", "HEAD")
 
 
 def _qs_keys(key: str) -> list[str]:

@@ -73,7 +73,7 @@ from hookhub.runtime.outgoing_rules import (
     RetryPlan,
     ScriptVerdict,
 )
-from hookhub.runtime.sandbox import scripts_disabled
+from hookhub.runtime.sandbox import script_runs
 from hookhub.services import chat
 from hookhub.services.context import Ctx
 from hookhub.services.documents import message_doc
@@ -121,18 +121,6 @@ def event_depth(event_payload: Mapping[str, Any]) -> int:
     stored depth into the event as `replyDepth`)."""
     depth = event_payload.get("replyDepth")
     return depth if isinstance(depth, int) and not isinstance(depth, bool) and depth > 0 else 0
-
-
-def script_applies(settings: Any, integration: Mapping[str, Any]) -> bool:
-    """Whether the integration's script is run: scripts not disabled, `scriptEnabled` true and a
-    non-blank `scriptCompiled` (a script that failed to compile behaves as absent, §4.2)."""
-    compiled = integration.get("scriptCompiled")
-    return (
-        not scripts_disabled(settings)
-        and integration.get("scriptEnabled") is True
-        and isinstance(compiled, str)
-        and bool(compiled.strip())
-    )
 
 
 def _short(text: str) -> str:
@@ -664,7 +652,7 @@ class OutgoingEngine:
         attempt.record = history_records.apply_step(
             record, "mapped-args-to-data", now, data=attempt.data, triggerWord=trigger_word
         )
-        if script_applies(self.hub.settings, integration):
+        if script_runs(self.hub.settings, integration):
             attempt.needs_prepare = True
             records.append(attempt.record)
             return attempt
@@ -865,7 +853,7 @@ class OutgoingEngine:
         )
         if not text:
             log.warning("outgoing: delivery %s: empty response (HTTP %d)", attempt.id, response.status)
-        if script_applies(self.hub.settings, attempt.integration):
+        if script_runs(self.hub.settings, attempt.integration):
             argument = outgoing_rules.process_response_argument(
                 request.request, response.status, text, _response_headers(response)
             )

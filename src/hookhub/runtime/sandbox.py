@@ -42,7 +42,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
@@ -99,6 +99,18 @@ _DISABLE_VALUES = frozenset({"yes", "true", "ivm"})
 def scripts_disabled(settings: Settings) -> bool:
     """Whether DISABLE_INTEGRATION_SCRIPTS switches script execution off (§4.7)."""
     return settings.disable_integration_scripts.strip().lower() in _DISABLE_VALUES
+
+
+def script_runs(settings: Settings, integration: Mapping[str, Any]) -> bool:
+    """Whether the integration's script is run at all: scripts not disabled, `scriptEnabled` true
+    and a non-blank `scriptCompiled` (a script that failed to compile behaves as absent, §4.2)."""
+    compiled = integration.get("scriptCompiled")
+    return (
+        not scripts_disabled(settings)
+        and integration.get("scriptEnabled") is True
+        and isinstance(compiled, str)
+        and bool(compiled.strip())
+    )
 
 
 @dataclass(frozen=True)
