@@ -45,6 +45,7 @@ import asyncio
 import logging
 import os
 import socket
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
@@ -78,7 +79,7 @@ from hookhub.services import chat
 from hookhub.services.context import Ctx
 from hookhub.services.documents import message_doc
 from hookhub.services.errors import HookhubError, MeteorError
-from hookhub.store import deliveries, events, history_retention, sqlite_rows
+from hookhub.store import deliveries, events, history_retention, sqlite_deliveries, sqlite_rows
 from hookhub.store import integrations as integration_store
 from hookhub.store import users as user_store
 from hookhub.store.rows import Row
@@ -175,12 +176,26 @@ class _Attempt:
 
 @dataclass
 class _Write:
-    """A queued checkpoint (see `OutgoingEngine._checkpoint`)."""
+    """A queued checkpoint (see `OutgoingEngine._checkpoint`): exactly one of `plain` (effects that
+    only move the record on) and `posting` (effects that post messages through the chat path)."""
 
     attempt: _Attempt
-    effects: Callable[[Ctx], Awaitable[_Outcome | None]]
-    posts: bool
+    plain: Callable[[], _Outcome | None] | None
+    posting: Callable[[Ctx], Awaitable[_Outcome | None]] | None
     future: asyncio.Future[bool]
+
+
+@dataclass
+class _PlainWrites:
+    """The plain checkpoints of one write batch, their effects applied: records to store,
+    attempts that carry on (their lease is checked and renewed) and attempts that ended."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    carry_on: list[_Attempt] = field(default_factory=list)
+    ended: list[tuple[_Attempt, _Outcome]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.records or self.carry_on or self.ended)
 
 
 @dataclass(frozen=True)
@@ -196,6 +211,45 @@ class _Outcome:
 
 
 _DONE = _Outcome(status=deliveries.DONE)
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """A delivery that ended when its attempt was being started (see `OutgoingEngine._begin`)."""
+
+    delivery_id: str
+    status: str
+    history_id: str | None = None
+
+
+@dataclass
+class _Begun:
+    """What starting a claim's deliveries produced: the attempts to run, the history records to
+    insert, and the deliveries that ended there."""
+
+    attempts: list[_Attempt] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    endings: list[_Ending] = field(default_factory=list)
+
+
+@dataclass
+class _Planned:
+    """The delivery rows a batch of outbox events makes, and the history records of the ones the
+    loop breaker stopped."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Consumed:
+    """What one consume did: `listening` is False when no outgoing integration is enabled (nothing
+    was read)."""
+
+    listening: bool = True
+    events: int = 0
+    enqueued: int = 0
+    started: list[_Attempt] = field(default_factory=list)
 
 
 class OutgoingEngine:
@@ -357,56 +411,77 @@ class OutgoingEngine:
     async def consume_once(self, limit: int = EVENT_BATCH) -> tuple[int, int]:
         """Consume one batch of outbox events in one write transaction; returns how many events
         were consumed and how many deliveries enqueued."""
-        async with self.hub.tx(write=False) as ctx:
-            listening = await integration_store.any_enabled(ctx.conn, matching.OUTGOING_TYPE)
-        self._listening = listening
-        if not listening:
-            # No outgoing integration at all: stamp the events without reading them.
-            return await self._stamp_unread(), 0
         # Deliveries for free worker slots are enqueued already leased to this engine and started
         # straight away, skipping a claim transaction and reading their payload back; the others
         # wait for the worker loop. (Should the process die, such a lease expires like any other.)
-        direct = 0
-        started: list[_Attempt] = []
+        # The slots are reserved until the attempts are spawned, so that a claim running meanwhile
+        # cannot fill the same slots (the worker reserves its claims likewise).
+        direct = max(0, self._concurrency - len(self._tasks) - self._reserved) if self._loops else 0
+        self._reserved += direct
         try:
-            async with self.hub.tx() as ctx:
-                now = self._now()
-                batch = await events.claim_events(ctx.conn, limit=limit)
-                if not batch:
-                    return 0, 0
-                candidates: list[dict[str, Any]] = []
-                if any(matching.outgoing_event_of(str(e["type"])) for e in batch):
-                    candidates, _ = await integration_store.list_integrations(
-                        ctx.conn, where=[integration_store.of_type(matching.OUTGOING_TYPE)]
-                    )
-                    candidates = [c for c in candidates if c.get("enabled") is True]
-                rows: list[dict[str, Any]] = []
-                max_depth = self.hub.settings.outgoing_max_depth
-                for event in batch if candidates else ():
-                    rows += await self._deliveries_for(ctx, event, candidates, max_depth, now)
-                if rows and self._loops:
-                    # Reserved until the attempts are spawned, so that a claim running meanwhile
-                    # cannot fill the same slots (the worker reserves its claims likewise).
-                    direct = max(0, self._concurrency - len(self._tasks) - self._reserved)
-                    self._reserved += direct
-                lease_until = now + timedelta(seconds=self._lease)
-                for row in rows[:direct]:
-                    row["lease_owner"], row["lease_until"] = self.owner, lease_until
-                inserted = await deliveries.enqueue_rows(ctx.conn, rows) if rows else []
-                leased = [row for row in inserted if row["lease_owner"] == self.owner]
-                if leased:
-                    known: dict[str, dict[str, Any] | None] = {str(c["_id"]): c for c in candidates}
-                    started = await self._begin_all(ctx, leased, known, now)
-                await events.mark_events_processed(ctx.conn, [int(e["id"]) for e in batch], now)
+            writer = self.hub.db.batch_writer
+            if writer is not None:
+                consumed = await writer.run(partial(self._consume_sqlite, limit=limit, direct=direct))
+            else:
+                consumed = await self._consume(limit=limit, direct=direct)
+            self._listening = consumed.listening
+            if not consumed.listening:
+                # No outgoing integration at all: stamp the events without reading them.
+                return await self._stamp_unread(), 0
             # only once committed: a delivery's row and first record exist before it is sent
-            for attempt in started:
+            for attempt in consumed.started:
                 self._spawn(attempt)
-            return len(batch), len(inserted)
+            return consumed.events, consumed.enqueued
         finally:
             if direct:
                 self._reserved -= direct
                 # the worker may have found no free slot while they were reserved
                 self._work_signal.set()
+
+    async def _consume(self, *, limit: int, direct: int) -> _Consumed:
+        """`consume_once`'s transaction through SQLAlchemy (PostgreSQL; SQLite in memory)."""
+        async with self.hub.tx(write=False) as ctx:
+            if not await integration_store.any_enabled(ctx.conn, matching.OUTGOING_TYPE):
+                return _Consumed(listening=False)
+        async with self.hub.tx() as ctx:
+            now = self._now()
+            batch = await events.claim_events(ctx.conn, limit=limit)
+            if not batch:
+                return _Consumed()
+            candidates: list[dict[str, Any]] = []
+            if _any_outgoing(batch):
+                candidates, _ = await integration_store.list_integrations(
+                    ctx.conn, where=[integration_store.of_type(matching.OUTGOING_TYPE)]
+                )
+                candidates = [c for c in candidates if c.get("enabled") is True]
+            planned = self._plan_deliveries(batch, candidates, direct, now)
+            inserted = await deliveries.enqueue_rows(ctx.conn, planned.rows) if planned.rows else []
+            begun = self._begin_all(self._leased(inserted), _by_id(candidates), now)
+            await self._write_begun(ctx, begun, now, also=planned.records)
+            await events.mark_events_processed(ctx.conn, [int(e["id"]) for e in batch], now)
+        return _Consumed(events=len(batch), enqueued=len(inserted), started=begun.attempts)
+
+    def _consume_sqlite(self, conn: sqlite3.Connection, *, limit: int, direct: int) -> _Consumed:
+        """`_consume` as one batch-writer job (runs on the writer's thread: it only reads the
+        engine's settings and pure helpers)."""
+        if not sqlite_deliveries.any_enabled(conn, matching.OUTGOING_TYPE):
+            return _Consumed(listening=False)
+        now = self._now()
+        batch = sqlite_deliveries.claim_events(conn, limit=limit)
+        if not batch:
+            return _Consumed()
+        candidates: list[dict[str, Any]] = []
+        if _any_outgoing(batch):
+            candidates = sqlite_deliveries.enabled_integrations(conn, matching.OUTGOING_TYPE)
+        planned = self._plan_deliveries(batch, candidates, direct, now)
+        inserted = sqlite_deliveries.enqueue_rows(conn, planned.rows) if planned.rows else []
+        begun = self._begin_all(self._leased(inserted), _by_id(candidates), now)
+        self._write_begun_sqlite(conn, begun, now, also=planned.records)
+        sqlite_deliveries.mark_events_processed(conn, [int(e["id"]) for e in batch], now)
+        return _Consumed(events=len(batch), enqueued=len(inserted), started=begun.attempts)
+
+    def _leased(self, inserted: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [row for row in inserted if row["lease_owner"] == self.owner]
 
     async def _stamp_unread(self) -> int:
         """Mark every pending event consumed without reading it. On SQLite in short batched jobs
@@ -423,13 +498,29 @@ class OutgoingEngine:
             if stamped < STAMP_CHUNK:
                 return total
 
-    async def _deliveries_for(
+    def _plan_deliveries(
+        self, batch: Sequence[Row], candidates: list[dict[str, Any]], direct: int, now: datetime
+    ) -> _Planned:
+        """The delivery rows a batch of events makes (the first `direct` of them leased to this
+        engine) and the history records of deliveries the loop breaker stopped."""
+        planned = _Planned()
+        if not candidates:
+            return planned
+        max_depth = self.hub.settings.outgoing_max_depth
+        for event in batch:
+            planned.rows += self._deliveries_for(event, candidates, max_depth, now, planned.records)
+        lease_until = now + timedelta(seconds=self._lease)
+        for row in planned.rows[:direct]:
+            row["lease_owner"], row["lease_until"] = self.owner, lease_until
+        return planned
+
+    def _deliveries_for(
         self,
-        ctx: Ctx,
         event: Row,
         candidates: list[dict[str, Any]],
         max_depth: int,
         now: datetime,
+        records: list[dict[str, Any]],
     ) -> list[dict[str, Any]]:
         event_type = str(event["type"])
         snapshot: dict[str, Any] = dict(event["payload"] or {})
@@ -439,7 +530,7 @@ class OutgoingEngine:
         depth = event_depth(snapshot)
         if depth > max_depth:
             for match in selected:
-                await self._record_depth_exceeded(ctx, match, event_type, snapshot, depth, max_depth, now)
+                records.append(self._depth_exceeded(match, event_type, snapshot, depth, max_depth, now))
             return []
         rows = []
         for match in selected:
@@ -464,16 +555,16 @@ class OutgoingEngine:
                 )
         return rows
 
-    async def _record_depth_exceeded(
+    def _depth_exceeded(
         self,
-        ctx: Ctx,
         match: matching.MatchResult,
         event_type: str,
         snapshot: dict[str, Any],
         depth: int,
         max_depth: int,
         now: datetime,
-    ) -> None:
+    ) -> dict[str, Any]:
+        """The history record of a delivery the loop breaker stopped."""
         record = history_records.new_record(match.integration, match.event, now)
         try:
             data = build_data(
@@ -493,14 +584,13 @@ class OutgoingEngine:
             f"Error: the webhook reply chain is {depth} deep, more than the "
             f"{max_depth} HOOKHUB_OUTGOING_MAX_DEPTH allows; not delivered"
         )
-        record = history_records.apply_step(record, LOOP_DEPTH_EXCEEDED, now, errorStack=stack)
-        await integration_store.insert_history(ctx.conn, record)
         log.warning(
             "outgoing: integration %s not fired: reply chain depth %d > %d",
             match.integration.get("_id"),
             depth,
             max_depth,
         )
+        return history_records.apply_step(record, LOOP_DEPTH_EXCEEDED, now, errorStack=stack)
 
     # ---- worker -----------------------------------------------------------------------------------
 
@@ -536,8 +626,12 @@ class OutgoingEngine:
             await self._wait(self._work_signal, await self._sleep_seconds())
 
     async def _sleep_seconds(self) -> float:
-        async with self.hub.tx(write=False) as ctx:
-            due = await deliveries.next_due_at(ctx.conn)
+        writer = self.hub.db.batch_writer
+        if writer is not None:
+            due = await writer.run(sqlite_deliveries.next_due_at)
+        else:
+            async with self.hub.tx(write=False) as ctx:
+                due = await deliveries.next_due_at(ctx.conn)
         if due is None:
             return self._poll
         # At least a millisecond: a row due "now" that a claim just missed must not spin the loop.
@@ -559,6 +653,9 @@ class OutgoingEngine:
         """Lease up to `limit` due deliveries and, in the same transaction, start their attempts
         (checks, history record, and for script-less integrations everything up to
         `pre-http-call`). Returns the attempts to run and how many rows were leased."""
+        writer = self.hub.db.batch_writer
+        if writer is not None:
+            return await writer.run(partial(self._claim_sqlite, limit=limit))
         async with self.hub.tx() as ctx:
             now = self._now()
             rows = await deliveries.claim_due(
@@ -568,52 +665,68 @@ class OutgoingEngine:
             found = await integration_store.get_integrations(
                 ctx.conn, [str(r["integration_id"]) for r in rows]
             )
-            cache: dict[str, dict[str, Any] | None] = {str(r["integration_id"]): None for r in rows}
-            cache.update(found)
-            return await self._begin_all(ctx, rows, cache, now), len(rows)
+            begun = self._begin_all(rows, found, now)
+            await self._write_begun(ctx, begun, now)
+        return begun.attempts, len(rows)
 
-    async def _begin_all(
-        self,
-        ctx: Ctx,
-        rows: Sequence[Row],
-        cache: dict[str, dict[str, Any] | None],
-        now: datetime,
-    ) -> list[_Attempt]:
-        """`_begin` for deliveries leased to this engine; their history records are inserted at once.
-        Returns the attempts to run."""
-        attempts: list[_Attempt] = []
-        records: list[dict[str, Any]] = []
+    def _claim_sqlite(self, conn: sqlite3.Connection, *, limit: int) -> tuple[list[_Attempt], int]:
+        """`claim_once` as one batch-writer job."""
+        now = self._now()
+        rows = sqlite_deliveries.claim_due(
+            conn, now=now, owner=self.owner, lease_seconds=self._lease, limit=limit
+        )
+        found = sqlite_deliveries.get_integrations(conn, [str(r["integration_id"]) for r in rows])
+        begun = self._begin_all(rows, found, now)
+        self._write_begun_sqlite(conn, begun, now)
+        return begun.attempts, len(rows)
+
+    async def _write_begun(
+        self, ctx: Ctx, begun: _Begun, now: datetime, also: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        """Insert the started attempts' history records (and the records `also`), and end the
+        deliveries that ended while starting."""
+        await integration_store.insert_history_many(ctx.conn, [*also, *begun.records])
+        for end in begun.endings:
+            await deliveries.complete(
+                ctx.conn, end.delivery_id, self.owner, status=end.status, now=now, history_id=end.history_id
+            )
+
+    def _write_begun_sqlite(
+        self, conn: sqlite3.Connection, begun: _Begun, now: datetime, also: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        """`_write_begun` inside a batch-writer job."""
+        sqlite_deliveries.insert_history_many(conn, [*also, *begun.records])
+        for end in begun.endings:
+            sqlite_deliveries.complete(
+                conn, end.delivery_id, self.owner, status=end.status, now=now, history_id=end.history_id
+            )
+
+    def _begin_all(
+        self, rows: Sequence[Row], integrations: Mapping[str, dict[str, Any]], now: datetime
+    ) -> _Begun:
+        """`_begin` for deliveries leased to this engine (`integrations`: the documents of their
+        integrations by id; a missing one was deleted). Pure: the caller writes the records and
+        endings it returns, in the transaction that leased the rows."""
+        begun = _Begun()
         for row in rows:
             try:
-                # No savepoint (it would cost two statements per delivery): `_begin` writes last,
-                # so a failure before its writes leaves nothing to undo, and one during them fails
-                # the whole transaction, which is then retried.
-                attempt = await self._begin(ctx, row, cache, now, records)
+                attempt = self._begin(row, integrations.get(str(row["integration_id"])), now, begun)
             except Exception:
                 log.exception("outgoing: starting delivery %s failed", row["id"])
                 # A bug must not make the row come back forever: it fails for good.
-                await deliveries.complete(ctx.conn, row["id"], self.owner, status=deliveries.FAILED, now=now)
+                begun.endings.append(_Ending(str(row["id"]), deliveries.FAILED))
                 continue
             if attempt is not None:
-                attempts.append(attempt)
-        await integration_store.insert_history_many(ctx.conn, records)
-        return attempts
+                begun.attempts.append(attempt)
+        return begun
 
-    async def _begin(
-        self,
-        ctx: Ctx,
-        row: Row,
-        cache: dict[str, dict[str, Any] | None],
-        now: datetime,
-        records: list[dict[str, Any]],
+    def _begin(
+        self, row: Row, integration: dict[str, Any] | None, now: datetime, begun: _Begun
     ) -> _Attempt | None:
         """§3.4 steps 1-5 (and 6, 11, 12 without a script) for one leased delivery; None when the
-        delivery ended here (cancelled or failed). The attempt's history record is appended to
-        `records` for the caller to insert with the others of the claim."""
-        integration_id = str(row["integration_id"])
-        if integration_id not in cache:
-            cache[integration_id] = await integration_store.get_integration(ctx.conn, integration_id)
-        integration = cache[integration_id]
+        delivery ended here (cancelled or failed, added to `begun.endings`). The attempt's history
+        record goes to `begun.records`. Writes nothing itself, so an exception leaves nothing to
+        undo."""
         payload: Mapping[str, Any] = row["payload"] or {}
         event_type = str(payload.get("eventType") or row["event"])
         snapshot: dict[str, Any] = dict(payload.get("snapshot") or {})
@@ -622,7 +735,7 @@ class OutgoingEngine:
         )
         if integration is None or not fires:
             # Gone, disabled, changed, or the message no longer qualifies: stop silently (§3.4 1-3).
-            await deliveries.complete(ctx.conn, row["id"], self.owner, status=deliveries.CANCELLED, now=now)
+            begun.endings.append(_Ending(str(row["id"]), deliveries.CANCELLED))
             return None
         record = history_records.new_record(integration, str(row["event"]), now)
         attempt = _Attempt(
@@ -643,10 +756,8 @@ class OutgoingEngine:
                 now=now,
             )
         except PayloadError as exc:
-            await integration_store.insert_history(ctx.conn, record)
-            await deliveries.complete(
-                ctx.conn, row["id"], self.owner, status=deliveries.FAILED, now=now, history_id=record["_id"]
-            )
+            begun.records.append(record)
+            begun.endings.append(_Ending(str(row["id"]), deliveries.FAILED, history_id=str(record["_id"])))
             log.warning("outgoing: delivery %s has no payload: %s", row["id"], exc)
             return None
         attempt.record = history_records.apply_step(
@@ -654,7 +765,7 @@ class OutgoingEngine:
         )
         if script_runs(self.hub.settings, integration):
             attempt.needs_prepare = True
-            records.append(attempt.record)
+            begun.records.append(attempt.record)
             return attempt
         attempt.record = history_records.apply_step(attempt.record, "after-maybe-ran-prepare", now)
         request = default_request(str(row["url"]), attempt.data)
@@ -662,7 +773,7 @@ class OutgoingEngine:
         attempt.record = history_records.apply_step(
             attempt.record, "pre-http-call", now, url=attempt.request.url, httpCallData=request.get("data")
         )
-        records.append(attempt.record)
+        begun.records.append(attempt.record)
         return attempt
 
     async def _run(self, attempt: _Attempt) -> None:
@@ -723,18 +834,7 @@ class OutgoingEngine:
             except RequestInvalid as exc:
                 invalid = exc.message
 
-        async def effects(ctx: Ctx) -> _Outcome | None:
-            now = self._now()
-            if prepared.message is not None:
-                sent = await self._post(ctx, attempt, prepared.message)
-                if sent is None:
-                    attempt.record = history_records.apply_step(
-                        attempt.record, outgoing_rules.AFTER_PREPARE_SEND_MESSAGE_FAILED, now
-                    )
-                    return _DONE
-                attempt.record = history_records.apply_step(
-                    attempt.record, outgoing_rules.AFTER_PREPARE_SEND_MESSAGE, now, prepareSentMessage=sent
-                )
+        def carry_on(now: datetime) -> _Outcome | None:
             if prepared.request is None:
                 attempt.record = history_records.apply_step(
                     attempt.record, prepared.end_step or "after-prepare-no-opts", now
@@ -753,7 +853,23 @@ class OutgoingEngine:
             )
             return None
 
-        ended = await self._checkpoint(attempt, effects, posts=prepared.message is not None)
+        async def post_then_carry_on(ctx: Ctx) -> _Outcome | None:
+            now = self._now()
+            sent = await self._post(ctx, attempt, prepared.message)
+            if sent is None:
+                attempt.record = history_records.apply_step(
+                    attempt.record, outgoing_rules.AFTER_PREPARE_SEND_MESSAGE_FAILED, now
+                )
+                return _DONE
+            attempt.record = history_records.apply_step(
+                attempt.record, outgoing_rules.AFTER_PREPARE_SEND_MESSAGE, now, prepareSentMessage=sent
+            )
+            return carry_on(now)
+
+        if prepared.message is not None:
+            ended = await self._checkpoint(attempt, posting=post_then_carry_on)
+        else:
+            ended = await self._checkpoint(attempt, plain=lambda: carry_on(self._now()))
         if ended or built is None or invalid is not None:
             return False
         attempt.request = built
@@ -866,7 +982,7 @@ class OutgoingEngine:
                     failed=outgoing_rules.AFTER_PROCESS_SEND_MESSAGE_FAILED,
                     sent=(outgoing_rules.AFTER_PROCESS_SEND_MESSAGE, "processSentMessage"),
                 )
-                await self._checkpoint(attempt, post_content, posts=True)
+                await self._checkpoint(attempt, posting=post_content)
                 return
             if processed.action == "stop":
                 attempt.record = history_records.apply_step(
@@ -886,7 +1002,7 @@ class OutgoingEngine:
                 failed=outgoing_rules.AFTER_HTTP_CALL_SEND_MESSAGE_FAILED,
                 sent=(outgoing_rules.URL_RESPONSE_SENT_MESSAGE, "resultMessage"),
             )
-            await self._checkpoint(attempt, reply, posts=True)
+            await self._checkpoint(attempt, posting=reply)
         elif verdict.kind == "done":
             await self._settle(attempt, _DONE)
         elif verdict.kind == "disable":
@@ -913,30 +1029,27 @@ class OutgoingEngine:
 
     async def _settle(self, attempt: _Attempt, outcome: _Outcome) -> None:
         """Write the record and end the attempt with `outcome`."""
-
-        async def fixed(_ctx: Ctx) -> _Outcome:
-            return outcome
-
-        await self._checkpoint(attempt, fixed)
+        await self._checkpoint(attempt, plain=lambda: outcome)
 
     async def _checkpoint(
         self,
         attempt: _Attempt,
-        effects: Callable[[Ctx], Awaitable[_Outcome | None]],
         *,
-        posts: bool = False,
+        plain: Callable[[], _Outcome | None] | None = None,
+        posting: Callable[[Ctx], Awaitable[_Outcome | None]] | None = None,
     ) -> bool:
-        """Apply `effects` (moving the record on, posting messages when `posts`) in a write
-        transaction; it returns the outcome, or None to carry on. The record is written and the
-        delivery completed or rescheduled (or, carrying on, its lease renewed), only while the
-        lease is ours. Returns True when the attempt ended.
+        """Apply the effects (`plain`: only moving the record on; `posting`: posting messages in
+        the write transaction) and write the outcome they return, or carry on when they return
+        None. The record is written and the delivery completed or rescheduled (or, carrying on,
+        its lease renewed), only while the lease is ours. Returns True when the attempt ended.
 
-        Checkpoints that queue up meanwhile share one transaction (group commit): on SQLite every
-        write transaction holds the process's single write lock, and each statement waits its turn
-        on a busy event loop, so one transaction per delivery would cap throughput well below what
-        the statements themselves cost."""
+        Checkpoints that queue up meanwhile are written together (group commit): on SQLite every
+        write transaction holds the process's single write lock, so one transaction per delivery
+        would cap throughput well below what the statements themselves cost. The plain ones go
+        to the batch writer as one job (a few statements for the whole batch); the posting ones
+        run the chat path in a SQLAlchemy transaction, each in its own savepoint."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._writes.append(_Write(attempt, effects, posts, future))
+        self._writes.append(_Write(attempt, plain, posting, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches(), name="hookhub-outgoing-writes")
         try:
@@ -949,113 +1062,151 @@ class OutgoingEngine:
         while self._writes:
             batch = self._writes[:WRITE_BATCH]
             del self._writes[: len(batch)]
-            results: list[bool | BaseException | None] = [None] * len(batch)
-            try:
-                async with self.hub.tx() as ctx:
-                    now = self._now()
-                    # Records of writes that post nothing, and the endings of their deliveries, are
-                    # written together at the end (a few statements per batch, not per delivery).
-                    records: list[dict[str, Any]] = []
-                    ended: list[tuple[_Attempt, _Outcome]] = []
-                    for index, write in enumerate(batch):
-                        if not write.posts:
-                            results[index] = await self._write_plain(ctx, write, records, ended, now)
-                            continue
-                        # Posting runs the whole chat path; whatever it breaks stays in its
-                        # savepoint, and so does the attempt's record.
-                        try:
-                            async with ctx.conn.begin_nested():
-                                results[index] = await self._write_posting(ctx, write, now)
-                        except Exception as exc:
-                            results[index] = exc
-                    await self._finish(ctx, ended, records, now)
-                    await integration_store.replace_history_many(ctx.conn, records)
-            except Exception as exc:
-                # Nothing of this batch was committed.
-                results = [exc] * len(batch)
-            if any(write.posts for write in batch):
+            results: dict[int, bool | BaseException] = {}
+            plain = _PlainWrites()
+            plain_indexes: list[int] = []
+            carrying_on: list[tuple[int, _Attempt]] = []
+            for index, write in enumerate(batch):
+                if write.plain is None:
+                    continue
+                attempt = write.attempt
+                plain_indexes.append(index)
+                if attempt.lost:
+                    plain.records.append(attempt.record)
+                    log.warning(
+                        "outgoing: delivery %s lost its lease; its outcome is not applied", attempt.id
+                    )
+                    results[index] = True
+                    continue
+                try:
+                    outcome = write.plain()
+                except Exception as exc:
+                    results[index] = exc
+                    continue
+                plain.records.append(attempt.record)
+                if outcome is None:
+                    plain.carry_on.append(attempt)
+                    carrying_on.append((index, attempt))
+                else:
+                    plain.ended.append((attempt, outcome))
+                    results[index] = True
+            if plain:
+                try:
+                    kept, held = await self._write_plain(plain)
+                except Exception as exc:  # nothing of it was committed
+                    for index in plain_indexes:
+                        results.setdefault(index, exc)
+                    for index, _ in carrying_on:
+                        results[index] = exc
+                else:
+                    for index, attempt in carrying_on:
+                        attempt.lost = attempt.lost or attempt.id not in kept
+                        results[index] = attempt.lost
+                    self._after_finish(plain.ended, held)
+            postings = [(index, write) for index, write in enumerate(batch) if write.posting is not None]
+            if postings:
+                await self._write_postings(postings, results)
+            if postings:
                 # a reply is a new message: its outbox event may fire integrations (the engine's
                 # own commits do not wake it through the hub, see `_wake_on_commit`)
                 self._events_signal.set()
-            for write, result in zip(batch, results, strict=True):
+            for index, write in enumerate(batch):
+                result = results.get(index, False)
                 if write.future.done():
                     continue
                 if isinstance(result, BaseException):
                     write.future.set_exception(result)
                 else:
-                    write.future.set_result(bool(result))
+                    write.future.set_result(result)
 
-    async def _write_plain(
-        self,
-        ctx: Ctx,
-        write: _Write,
-        records: list[dict[str, Any]],
-        ended: list[tuple[_Attempt, _Outcome]],
-        now: datetime,
-    ) -> bool:
-        """A checkpoint that posts nothing (its effects only move the record on). Its record goes
-        to `records`; an ending goes to `ended`, for the caller to apply with the batch's others."""
-        attempt = write.attempt
-        if attempt.lost:
-            records.append(attempt.record)
-            log.warning("outgoing: delivery %s lost its lease; its outcome is not applied", attempt.id)
-            return True
-        outcome = await write.effects(ctx)
-        if outcome is None:
-            if not await self._holds_lease(ctx, attempt, now):
-                attempt.lost = True
-            records.append(attempt.record)
-            return attempt.lost
-        ended.append((attempt, outcome))
-        return True
+    async def _write_plain(self, plain: _PlainWrites) -> tuple[set[str], set[str]]:
+        """Store the records of `plain`, renew the leases of its attempts that carry on and finish
+        the ones that ended, in one transaction; returns the ids of the attempts that still held
+        their lease: (carrying on, ended)."""
+        writer = self.hub.db.batch_writer
+        if writer is not None:
+            return await writer.run(partial(self._write_plain_sqlite, plain))
+        async with self.hub.tx() as ctx:
+            now = self._now()
+            kept = {
+                a.id
+                for a in plain.carry_on
+                if await deliveries.renew_lease(
+                    ctx.conn, a.id, self.owner, now=now, lease_seconds=self._lease
+                )
+            }
+            held = await deliveries.finish_many(ctx.conn, self.owner, _finishes(plain.ended), now=now)
+            await integration_store.replace_history_many(ctx.conn, plain.records)
+            for integration_id in _disabled_by(plain.ended, held):
+                await self._disable(ctx, integration_id, now)
+        return kept, held
+
+    def _write_plain_sqlite(self, plain: _PlainWrites, conn: sqlite3.Connection) -> tuple[set[str], set[str]]:
+        """`_write_plain` as one batch-writer job."""
+        now = self._now()
+        kept = {
+            a.id
+            for a in plain.carry_on
+            if sqlite_deliveries.renew_lease(conn, a.id, self.owner, now=now, lease_seconds=self._lease)
+        }
+        held = sqlite_deliveries.finish_many(conn, self.owner, _finishes(plain.ended), now=now)
+        sqlite_deliveries.replace_history_many(conn, plain.records)
+        for integration_id in _disabled_by(plain.ended, held):
+            current = sqlite_deliveries.get_integration(conn, integration_id)
+            if current is not None:
+                if current.get("enabled") is not False:
+                    sqlite_deliveries.replace_integration(conn, _disabled(current, now))
+                _log_disabled(
+                    integration_id, sqlite_deliveries.cancel_for_integration(conn, integration_id, now)
+                )
+        return kept, held
+
+    async def _write_postings(
+        self, postings: list[tuple[int, _Write]], results: dict[int, bool | BaseException]
+    ) -> None:
+        """The posting checkpoints of a batch, in one SQLAlchemy transaction."""
+        try:
+            async with self.hub.tx() as ctx:
+                now = self._now()
+                for index, write in postings:
+                    # Posting runs the whole chat path; whatever it breaks stays in its savepoint,
+                    # and so does the attempt's record.
+                    try:
+                        async with ctx.conn.begin_nested():
+                            results[index] = await self._write_posting(ctx, write, now)
+                    except Exception as exc:
+                        results[index] = exc
+        except Exception as exc:
+            # Nothing of this transaction was committed.
+            for index, _ in postings:
+                results[index] = exc
 
     async def _write_posting(self, ctx: Ctx, write: _Write, now: datetime) -> bool:
         """A checkpoint that posts messages: only while the lease is ours (checked first, so that a
         delivery taken over by another worker does not post twice)."""
         attempt = write.attempt
-        records: list[dict[str, Any]] = []
+        assert write.posting is not None
         if not attempt.lost and not await self._holds_lease(ctx, attempt, now):
             attempt.lost = True
         if attempt.lost:
             log.warning("outgoing: delivery %s lost its lease; its outcome is not applied", attempt.id)
             await integration_store.replace_history_many(ctx.conn, [attempt.record])
             return True
-        outcome = await write.effects(ctx)
+        outcome = await write.posting(ctx)
         if outcome is None:
             await integration_store.replace_history_many(ctx.conn, [attempt.record])
             return False
-        await self._finish(ctx, [(attempt, outcome)], records, now)
-        await integration_store.replace_history_many(ctx.conn, records)
+        ended = [(attempt, outcome)]
+        held = await deliveries.finish_many(ctx.conn, self.owner, _finishes(ended), now=now)
+        await integration_store.replace_history_many(ctx.conn, [attempt.record])
+        for integration_id in _disabled_by(ended, held):
+            await self._disable(ctx, integration_id, now)
+        self._after_finish(ended, held)
         return True
 
-    async def _finish(
-        self,
-        ctx: Ctx,
-        ended: list[tuple[_Attempt, _Outcome]],
-        records: list[dict[str, Any]],
-        now: datetime,
-    ) -> None:
-        """Complete or reschedule the deliveries of `ended` (only those whose lease is still ours)
-        and append their records to `records`."""
-        if not ended:
-            return
-        finishes = []
+    def _after_finish(self, ended: list[tuple[_Attempt, _Outcome]], held: set[str]) -> None:
+        """Mark the ended attempts whose lease was gone as lost."""
         for attempt, outcome in ended:
-            history_id = str(attempt.record["_id"])
-            if outcome.retry_at is not None and outcome.next_tries is not None:
-                finish = deliveries.Finish(
-                    attempt.id,
-                    history_id,
-                    tries=outcome.next_tries,
-                    next_attempt_at=outcome.retry_at,
-                    last_error=_short(outcome.last_error or ""),
-                )
-            else:
-                finish = deliveries.Finish(attempt.id, history_id, status=outcome.status or deliveries.DONE)
-            finishes.append(finish)
-        held = await deliveries.finish_many(ctx.conn, self.owner, finishes, now=now)
-        for attempt, outcome in ended:
-            records.append(attempt.record)
             if outcome.retry_at is not None:
                 # The worker may be sleeping past this new due time.
                 self._work_signal.set()
@@ -1063,8 +1214,6 @@ class OutgoingEngine:
                 # Cancelled meanwhile (integration disabled or removed) or taken over after a stall.
                 attempt.lost = True
                 log.warning("outgoing: delivery %s lost its lease; its outcome is not applied", attempt.id)
-            elif outcome.disable:
-                await self._disable(ctx, attempt.integration, now)
 
     async def _holds_lease(self, ctx: Ctx, attempt: _Attempt, now: datetime) -> bool:
         # Renewing is the conditional check "still ours and pending", and refreshes the lease for
@@ -1073,22 +1222,15 @@ class OutgoingEngine:
             ctx.conn, attempt.id, self.owner, now=now, lease_seconds=self._lease
         )
 
-    async def _disable(self, ctx: Ctx, integration: Mapping[str, Any], now: datetime) -> None:
+    async def _disable(self, ctx: Ctx, integration_id: str, now: datetime) -> None:
         """§3.8 step 4: a 410 with a body switches the integration off and drops its pending
         deliveries."""
-        current = await integration_store.get_integration(ctx.conn, str(integration["_id"]))
+        current = await integration_store.get_integration(ctx.conn, integration_id)
         if current is None:
             return
         if current.get("enabled") is not False:
-            await integration_store.replace_integration(
-                ctx.conn, {**current, "enabled": False, "_updatedAt": iso(now)}
-            )
-        cancelled = await deliveries.cancel_for_integration(ctx.conn, str(integration["_id"]), now)
-        log.warning(
-            "outgoing: integration %s disabled by an HTTP 410 answer (%d pending deliveries cancelled)",
-            integration.get("_id"),
-            cancelled,
-        )
+            await integration_store.replace_integration(ctx.conn, _disabled(current, now))
+        _log_disabled(integration_id, await deliveries.cancel_for_integration(ctx.conn, integration_id, now))
 
     # ---- posting messages back (§3.9) --------------------------------------------------------------
 
@@ -1243,3 +1385,50 @@ def _still_fires(
         text if isinstance(text, str) else "", words, anywhere=integration.get("triggerWordAnywhere") is True
     )
     return word is not None, word
+
+
+def _any_outgoing(batch: Sequence[Row]) -> bool:
+    return any(matching.outgoing_event_of(str(event["type"])) for event in batch)
+
+
+def _by_id(integrations: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {str(integration["_id"]): integration for integration in integrations}
+
+
+def _finishes(ended: Sequence[tuple[_Attempt, _Outcome]]) -> list[deliveries.Finish]:
+    finishes = []
+    for attempt, outcome in ended:
+        history_id = str(attempt.record["_id"])
+        if outcome.retry_at is not None and outcome.next_tries is not None:
+            finishes.append(
+                deliveries.Finish(
+                    attempt.id,
+                    history_id,
+                    tries=outcome.next_tries,
+                    next_attempt_at=outcome.retry_at,
+                    last_error=_short(outcome.last_error or ""),
+                )
+            )
+        else:
+            finishes.append(
+                deliveries.Finish(attempt.id, history_id, status=outcome.status or deliveries.DONE)
+            )
+    return finishes
+
+
+def _disabled_by(ended: Sequence[tuple[_Attempt, _Outcome]], held: set[str]) -> list[str]:
+    """The integrations that 410 answers disable: those of ended attempts that were still ours."""
+    ids = [str(a.integration["_id"]) for a, outcome in ended if outcome.disable and a.id in held]
+    return list(dict.fromkeys(ids))
+
+
+def _disabled(integration: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {**integration, "enabled": False, "_updatedAt": iso(now)}
+
+
+def _log_disabled(integration_id: str, cancelled: int) -> None:
+    log.warning(
+        "outgoing: integration %s disabled by an HTTP 410 answer (%d pending deliveries cancelled)",
+        integration_id,
+        cancelled,
+    )

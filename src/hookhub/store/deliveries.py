@@ -79,7 +79,9 @@ def _insert_ignoring_duplicates(conn: AsyncConnection) -> Insert:
     raise NotImplementedError(f"deliveries: unsupported database dialect {name!r}")
 
 
-def _complete_row(row: dict[str, Any]) -> dict[str, Any]:
+def complete_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Every column of a new delivery row: `row` (checked for the required columns and unknown
+    ones) over the defaults."""
     missing = _REQUIRED - row.keys()
     if missing:
         raise ValueError(f"delivery row lacks {sorted(missing)}")
@@ -120,7 +122,7 @@ async def enqueue_rows(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
     given, not read back), in the order of `rows`."""
     unique: dict[str, dict[str, Any]] = {}
     for row in rows:
-        values = _complete_row(row)
+        values = complete_row(row)
         unique.setdefault(values["dedupe_key"], values)
     if not unique:
         return []
@@ -257,6 +259,16 @@ class Finish:
     last_error: str | None = None
 
 
+def check_finishes(finishes: Sequence[Finish]) -> None:
+    """Refuse (ValueError) a finish with neither a final status nor a next attempt, or with a
+    status that is not final."""
+    for finish in finishes:
+        if finish.status is None and finish.next_attempt_at is None:
+            raise ValueError(f"delivery {finish.delivery_id}: neither a final status nor a next attempt")
+        if finish.status is not None and finish.status not in FINISHED:
+            raise ValueError(f"not a final delivery status: {finish.status!r}")
+
+
 async def finish_many(
     conn: AsyncConnection, owner: str, finishes: Sequence[Finish], *, now: datetime
 ) -> set[str]:
@@ -265,11 +277,7 @@ async def finish_many(
     would). The held rows are read first (locked on PostgreSQL), then updated by id."""
     if not finishes:
         return set()
-    for finish in finishes:
-        if finish.status is None and finish.next_attempt_at is None:
-            raise ValueError(f"delivery {finish.delivery_id}: neither a final status nor a next attempt")
-        if finish.status is not None and finish.status not in FINISHED:
-            raise ValueError(f"not a final delivery status: {finish.status!r}")
+    check_finishes(finishes)
     # By id alone, filtered here: with `status = ?` in the WHERE clause SQLite's planner prefers a
     # status index and walks every pending row instead of looking the ids up.
     pick = select(_D.id, _D.lease_owner, _D.status).where(_D.id.in_([f.delivery_id for f in finishes]))

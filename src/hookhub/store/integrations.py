@@ -154,7 +154,8 @@ def _shadow_columns(collection: Collection, document: dict[str, Any]) -> dict[st
     return values
 
 
-def _terms(owner_id: str, document: dict[str, Any]) -> list[dict[str, Any]]:
+def integration_terms_of(owner_id: str, document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `integration_terms` rows of an integration document (its string arrays, exploded)."""
     rows: list[dict[str, Any]] = []
     for field in INTEGRATION_FIELDS.values():
         if field.kind is not Kind.STRINGS:
@@ -170,7 +171,8 @@ def _terms(owner_id: str, document: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _integration_values(document: dict[str, Any]) -> dict[str, Any]:
+def integration_values(document: dict[str, Any]) -> dict[str, Any]:
+    """The `integrations` row of an integration document: its shadow columns and the document."""
     values = _shadow_columns(INTEGRATIONS, document)
     values["token"] = document.get("token") if isinstance(document.get("token"), str) else None
     name = values["name"]
@@ -182,8 +184,8 @@ def _integration_values(document: dict[str, Any]) -> dict[str, Any]:
 
 
 async def insert_integration(conn: AsyncConnection, document: dict[str, Any]) -> None:
-    await conn.execute(insert(integrations).values(**_integration_values(document)))
-    terms = _terms(document["_id"], document)
+    await conn.execute(insert(integrations).values(**integration_values(document)))
+    terms = integration_terms_of(document["_id"], document)
     if terms:
         await conn.execute(insert(integration_terms), terms)
 
@@ -192,8 +194,8 @@ async def insert_integrations(conn: AsyncConnection, documents: Sequence[dict[st
     """Insert many documents in two statements (imports, benchmarks)."""
     if not documents:
         return
-    await conn.execute(insert(integrations), [_integration_values(d) for d in documents])
-    terms = [t for d in documents for t in _terms(d["_id"], d)]
+    await conn.execute(insert(integrations), [integration_values(d) for d in documents])
+    terms = [t for d in documents for t in integration_terms_of(d["_id"], d)]
     if terms:
         await conn.execute(insert(integration_terms), terms)
 
@@ -201,11 +203,11 @@ async def insert_integrations(conn: AsyncConnection, documents: Sequence[dict[st
 async def replace_integration(conn: AsyncConnection, document: dict[str, Any]) -> None:
     """Store `document` as the new version of the integration with the same `_id`."""
     owner_id = document["_id"]
-    values = _integration_values(document)
+    values = integration_values(document)
     values.pop("id")
     await conn.execute(update(integrations).where(_I.id == owner_id).values(**values))
     await conn.execute(delete(integration_terms).where(integration_terms.c.owner_id == owner_id))
-    terms = _terms(owner_id, document)
+    terms = integration_terms_of(owner_id, document)
     if terms:
         await conn.execute(insert(integration_terms), terms)
 
@@ -326,23 +328,24 @@ async def any_enabled(conn: AsyncConnection, integration_type: str) -> bool:
 # -- history ---------------------------------------------------------------------------------------------
 
 
-def _history_values(document: dict[str, Any]) -> dict[str, Any]:
+def history_values(document: dict[str, Any]) -> dict[str, Any]:
+    """The `integration_history` row of a history record: its shadow columns and the document."""
     values = _shadow_columns(HISTORY, document)
     values["error"] = bool(document.get("error")) if "error" in document else None
     return values
 
 
 async def insert_history(conn: AsyncConnection, document: dict[str, Any]) -> None:
-    await conn.execute(insert(integration_history).values(**_history_values(document)))
+    await conn.execute(insert(integration_history).values(**history_values(document)))
 
 
 async def insert_history_many(conn: AsyncConnection, documents: Sequence[dict[str, Any]]) -> None:
     if documents:
-        await conn.execute(insert(integration_history), [_history_values(d) for d in documents])
+        await conn.execute(insert(integration_history), [history_values(d) for d in documents])
 
 
 async def replace_history(conn: AsyncConnection, document: dict[str, Any]) -> None:
-    values = _history_values(document)
+    values = history_values(document)
     history_id = values.pop("id")
     await conn.execute(update(integration_history).where(_H.id == history_id).values(**values))
 
@@ -353,7 +356,7 @@ async def replace_history_many(conn: AsyncConnection, documents: Sequence[dict[s
         return
     rows = []
     for document in documents:
-        values = _history_values(document)
+        values = history_values(document)
         values["_history_id"] = values.pop("id")
         rows.append(values)
     # the SET clause comes from the rows' keys; the one bound parameter names the record
