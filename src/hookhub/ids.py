@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from functools import lru_cache
 
 # Meteor's Random.id() alphabet: Rocket.Chat ids are 17 characters drawn from it.
 _ALPHABET = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"
@@ -37,8 +38,12 @@ def utcnow() -> datetime:
     return now.replace(microsecond=(now.microsecond // 1000) * 1000)
 
 
+@lru_cache(maxsize=4096)
 def iso(dt: datetime) -> str:
-    """ISO-8601 UTC with milliseconds and Z, as Rocket.Chat serialises dates."""
+    """ISO-8601 UTC with milliseconds and Z, as Rocket.Chat serialises dates.
+
+    Cached: a message's documents repeat the same few dates (the user's, the room's, the
+    message's) and every outbox event, payload and history record serialises them again."""
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     elif dt.utcoffset():

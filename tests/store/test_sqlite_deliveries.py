@@ -10,6 +10,7 @@ order) would break later comparisons and orderings even where the decoded values
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -446,6 +447,284 @@ async def test_get_integrations(
         assert document["_id"] == integration_id
 
 
+@pytest.mark.parametrize("integration_id", ["a", "odd", "in", "missing", ""])
+async def test_get_integration(tmp_path: Path, template_db: Path, integration_id: str) -> None:
+    outcome = await twin(
+        tmp_path,
+        template_db,
+        lambda conn: integration_store.get_integration(conn, integration_id),
+        lambda conn: sqlite_deliveries.get_integration(conn, integration_id),
+        seed=INTEGRATIONS,
+    )
+    if integration_id in {"missing", ""}:
+        assert outcome.result is None
+    else:
+        assert outcome.result is not None
+        assert outcome.result["_id"] == integration_id
+        assert outcome.result["name"] == f"Hook {integration_id}: ünïcode ✓"
+    assert outcome.after == outcome.before
+
+
+# -- replacing an integration --------------------------------------------------------------------------
+
+_REPLACED = integration("a", created=at(0))
+# another integration with the same arrays: its row and terms must stay as they are
+_BYSTANDER = integration("b", created=at(1))
+REPLACEABLE = integration_seed(_REPLACED, _BYSTANDER)
+
+Term = tuple[str, int, str]
+_SEEDED_TERMS: list[Term] = [
+    ("channel", 0, "#general"),
+    ("channel", 1, "@alice"),
+    ("triggerWords", 0, "deploy"),
+    ("triggerWords", 1, "🚀"),
+    ("urls", 0, "https://receiver.example/a"),
+]
+
+# case -> (the new document, the terms rows of "a" expected afterwards (field, position, value),
+# the shadow columns expected afterwards (the others are checked against the twin only))
+REPLACEMENTS: dict[str, tuple[dict[str, Any], list[Term], dict[str, Any]]] = {
+    "disabled after an HTTP 410": (
+        {**_REPLACED, "enabled": False, "_updatedAt": iso(at(60))},
+        _SEEDED_TERMS,
+        {"enabled": 0, "updated_at": "2026-03-04 05:07:07.123000", "name_lower": "hook a: ünïcode ✓"},
+    ),
+    "arrays gain, lose and reorder items": (
+        {
+            **_REPLACED,
+            "channel": ["@alice", "#general", "#random ✓"],
+            "urls": [],
+            "triggerWords": ["🚀"],
+        },
+        [
+            ("channel", 0, "@alice"),
+            ("channel", 1, "#general"),
+            ("channel", 2, "#random ✓"),
+            ("triggerWords", 0, "🚀"),
+        ],
+        {"urls": "[]", "trigger_words": '["🚀"]'},
+    ),
+    "arrays become non-lists or go away": (
+        {
+            **{key: value for key, value in _REPLACED.items() if key != "triggerWords"},
+            "channel": "#general",
+            "urls": None,
+        },
+        [],
+        {"channel": None, "urls": None, "trigger_words": None},
+    ),
+    "arrays with non-strings and duplicates": (
+        {
+            **_REPLACED,
+            "channel": ["#a", 1, None, "#a", {"x": "#b"}, ["#c"], "", True],
+            "urls": [None],
+            "triggerWords": ["déployer", "déployer", 2.5, "DÉPLOYER"],
+        },
+        [
+            ("channel", 0, "#a"),
+            ("channel", 3, "#a"),
+            ("channel", 6, ""),
+            ("triggerWords", 0, "déployer"),
+            ("triggerWords", 1, "déployer"),
+            ("triggerWords", 3, "DÉPLOYER"),
+        ],
+        {},
+    ),
+    "wrong JSON types shadow as NULL": (
+        {
+            **_REPLACED,
+            "name": 42,
+            "enabled": "false",
+            "username": ["boss"],
+            "event": None,
+            "token": 1234,
+            "scriptEnabled": 1,
+            "retryFailedCalls": "yes",
+            "retryCount": "5",
+            "retryDelay": {"kind": "powers-of-ten"},
+            "_createdAt": "not a date",
+            "_createdBy": "boss",
+            "_updatedAt": 1772600767,
+            "_updatedBy": {"_id": 7, "username": "boss"},
+        },
+        _SEEDED_TERMS,
+        {
+            "name": None,
+            "name_lower": None,
+            "enabled": None,
+            "username": None,
+            "event": None,
+            "token": None,
+            "script_enabled": None,
+            "retry_failed_calls": None,
+            "retry_count": None,
+            "retry_delay": None,
+            "created_at": None,
+            "created_by_id": None,
+            "created_by_username": None,
+            "updated_at": None,
+            "updated_by_id": None,
+            "updated_by_username": "boss",
+        },
+    ),
+    "a boolean is not a number": (
+        {**_REPLACED, "retryCount": True},
+        _SEEDED_TERMS,
+        {"retry_count": None, "retry_failed_calls": 1},
+    ),
+    "fields that were absent appear": (
+        {
+            **_REPLACED,
+            "_updatedBy": {"_id": "u-alice", "username": "alice"},
+            "targetRoom": "#elsewhere",
+            "alias": "Bøt",
+            "emoji": ":robot:",
+            "retryCount": 2.5,
+            "triggerWordAnywhere": True,
+            "runOnEdits": False,
+            "impersonateUser": True,
+        },
+        _SEEDED_TERMS,
+        {
+            "updated_by_id": "u-alice",
+            "updated_by_username": "alice",
+            "target_room": "#elsewhere",
+            "alias": "Bøt",
+            "retry_count": 2.5,
+            "trigger_word_anywhere": 1,
+            "run_on_edits": 0,
+            "impersonate_user": 1,
+        },
+    ),
+    "only the required fields are left": (
+        {"_id": "a", "type": "webhook-incoming"},
+        [],
+        {
+            "type": "webhook-incoming",
+            "name": None,
+            "enabled": None,
+            "token": None,
+            "created_at": None,
+            "channel": None,
+            "urls": None,
+            "trigger_words": None,
+        },
+    ),
+    "unicode names": (
+        {**_REPLACED, "name": "ÉTÉ İstanbul STRASSE ẞ 🚀 Ωmega", "channel": ["#café", "@zoë"]},
+        [
+            ("channel", 0, "#café"),
+            ("channel", 1, "@zoë"),
+            ("triggerWords", 0, "deploy"),
+            ("triggerWords", 1, "🚀"),
+            ("urls", 0, "https://receiver.example/a"),
+        ],
+        # Python's full lower-casing, not SQLite's ASCII-only LOWER()
+        {"name": "ÉTÉ İstanbul STRASSE ẞ 🚀 Ωmega", "name_lower": "été i̇stanbul strasse ß 🚀 ωmega"},
+    ),
+}
+
+_INTEGRATION_COLUMNS = [column.name for column in integrations_table.columns]
+
+
+def integration_rows(tables: Dump) -> dict[str, dict[str, Any]]:
+    """The raw `integrations` rows of a dump, by id, as column -> stored value."""
+    return {row[0]: dict(zip(_INTEGRATION_COLUMNS, row, strict=True)) for row in tables["integrations"]}
+
+
+def terms_of(tables: Dump, owner_id: str) -> list[Term]:
+    return [(row[1], row[2], row[3]) for row in tables["integration_terms"] if row[0] == owner_id]
+
+
+@pytest.mark.parametrize("case", list(REPLACEMENTS))
+async def test_replace_integration(tmp_path: Path, template_db: Path, case: str) -> None:
+    document, expected_terms, expected_columns = REPLACEMENTS[case]
+    outcome = await twin(
+        tmp_path,
+        template_db,
+        lambda conn: integration_store.replace_integration(conn, document),
+        lambda conn: sqlite_deliveries.replace_integration(conn, document),
+        seed=REPLACEABLE,
+    )
+    assert outcome.error is None
+    assert terms_of(outcome.before, "a") == _SEEDED_TERMS
+    assert terms_of(outcome.after, "a") == expected_terms
+    assert terms_of(outcome.after, "b") == terms_of(outcome.before, "b") != []
+    before, after = integration_rows(outcome.before), integration_rows(outcome.after)
+    assert after["b"] == before["b"]
+    assert after.keys() == before.keys()
+    row = after["a"]
+    assert json.loads(row["doc"]) == document
+    assert {name: row[name] for name in expected_columns} == expected_columns
+
+
+async def test_replace_integration_twice_in_one_transaction(tmp_path: Path, template_db: Path) -> None:
+    """The engine's job may disable an integration a second delivery already changed."""
+    first = {**_REPLACED, "channel": ["#one", "#two", "#three"]}
+    second = {**first, "enabled": False, "triggerWords": []}
+
+    async def alchemy(conn: AsyncConnection) -> dict[str, Any] | None:
+        await integration_store.replace_integration(conn, first)
+        await integration_store.replace_integration(conn, second)
+        return await integration_store.get_integration(conn, "a")
+
+    def raw(conn: sqlite3.Connection) -> dict[str, Any] | None:
+        sqlite_deliveries.replace_integration(conn, first)
+        sqlite_deliveries.replace_integration(conn, second)
+        return sqlite_deliveries.get_integration(conn, "a")
+
+    outcome = await twin(tmp_path, template_db, alchemy, raw, seed=REPLACEABLE)
+    assert outcome.result == second
+    assert terms_of(outcome.after, "a") == [
+        ("channel", 0, "#one"),
+        ("channel", 1, "#two"),
+        ("channel", 2, "#three"),
+        ("urls", 0, "https://receiver.example/a"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("document", "error"),
+    [
+        pytest.param(
+            {**_REPLACED, "type": None},
+            "IntegrityError: NOT NULL constraint failed: integrations.type",
+            id="type not a string",
+        ),
+        pytest.param(
+            integration("ghost", created=at(0)),
+            "IntegrityError: FOREIGN KEY constraint failed",
+            id="a missing integration with terms",
+        ),
+    ],
+)
+async def test_replace_integration_refuses(
+    tmp_path: Path, template_db: Path, document: dict[str, Any], error: str
+) -> None:
+    outcome = await twin(
+        tmp_path,
+        template_db,
+        lambda conn: integration_store.replace_integration(conn, document),
+        lambda conn: sqlite_deliveries.replace_integration(conn, document),
+        seed=REPLACEABLE,
+    )
+    assert outcome.error == error
+    assert outcome.after == outcome.before
+
+
+async def test_replace_a_missing_integration_without_terms(tmp_path: Path, template_db: Path) -> None:
+    document = {"_id": "ghost", "type": "webhook-outgoing", "channel": "#general"}
+    outcome = await twin(
+        tmp_path,
+        template_db,
+        lambda conn: integration_store.replace_integration(conn, document),
+        lambda conn: sqlite_deliveries.replace_integration(conn, document),
+        seed=REPLACEABLE,
+    )
+    assert outcome.error is None
+    assert outcome.after == outcome.before
+
+
 # -- history -------------------------------------------------------------------------------------------
 
 _SNAPSHOT = integration("int-1", created=at(-86400))
@@ -646,6 +925,51 @@ async def test_enqueue_rows_refuses_an_incomplete_row(tmp_path: Path, template_d
         seed=QUEUED,
     )
     assert outcome.error == "ValueError: delivery row lacks ['payload']"
+    assert outcome.after == outcome.before
+
+
+def _bad_rows() -> dict[str, list[dict[str, Any]]]:
+    incomplete = delivery("k3", "d3")
+    del incomplete["payload"]
+    return {
+        "incomplete": [delivery("k1", "d1"), delivery("k2", "d2"), incomplete],
+        "unknown column": [delivery("k1", "d1"), delivery("k2", "d2"), delivery("k3", "d3", colour="red")],
+    }
+
+
+@pytest.mark.parametrize(
+    ("case", "error"),
+    [
+        ("incomplete", "ValueError: delivery row lacks ['payload']"),
+        ("unknown column", "ValueError: delivery row has unknown columns ['colour']"),
+    ],
+)
+async def test_enqueue_rows_checks_every_row_before_writing_any(
+    tmp_path: Path, template_db: Path, case: str, error: str
+) -> None:
+    """The batch writer rolls a failed job back to its savepoint, but a caller that catches the
+    error inside its job (and commits) must not be left with the good rows half-enqueued."""
+    rows = _bad_rows()[case]
+
+    async def alchemy(conn: AsyncConnection) -> tuple[str, list[str]]:
+        try:
+            await delivery_store.enqueue_rows(conn, rows)
+        except ValueError as exc:
+            queued = await conn.execute(select(deliveries_table.c.id).order_by(deliveries_table.c.id))
+            return f"ValueError: {exc}", [str(i) for i in queued.scalars()]
+        return "no error", []
+
+    def raw(conn: sqlite3.Connection) -> tuple[str, list[str]]:
+        try:
+            sqlite_deliveries.enqueue_rows(conn, rows)
+        except ValueError as exc:
+            queued = conn.execute("SELECT id FROM deliveries ORDER BY id")
+            return f"ValueError: {exc}", [str(row[0]) for row in queued]
+        return "no error", []
+
+    outcome = await twin(tmp_path, template_db, alchemy, raw, seed=QUEUED)
+    assert outcome.error is None  # caught inside the transaction, which then commits
+    assert outcome.result == (error, ["d-queued"])
     assert outcome.after == outcome.before
 
 
@@ -924,6 +1248,73 @@ async def test_finish_many_refuses_bad_finishes(
     )
     assert outcome.error == error
     assert outcome.after == outcome.before
+
+
+# -- cancelling an integration's deliveries ------------------------------------------------------------
+
+CANCELLABLE = delivery_seed(
+    delivery("free", "d-free", next_attempt_at=at(30), tries=2, last_error="HTTP 503"),
+    delivery("held", "d-held", next_attempt_at=at(-60), history_id="h-held", **leased("w1", at(5))),
+    delivery("held-expired", "d-held-expired", next_attempt_at=at(-60), **leased("w2", at(-5))),
+    delivery("done", "d-done", status="done", history_id="h-done"),
+    delivery("failed", "d-failed", status="failed", tries=5),
+    delivery("cancelled", "d-cancelled", status="cancelled", updated_at=at(-300)),
+    delivery("finished-leased", "d-finished-leased", status="done", **leased("w1", at(5))),
+    delivery("other", "d-other", integration_id="int-2"),
+    delivery("other-held", "d-other-held", integration_id="int-2", **leased("w1", at(5))),
+    delivery("other-done", "d-other-done", integration_id="int-2", status="done"),
+)
+
+
+@pytest.mark.parametrize(
+    ("integration_id", "now", "expected"),
+    [
+        ("int-1", NOW, {"d-free", "d-held", "d-held-expired"}),
+        ("int-1", NOW_ELSEWHERE, {"d-free", "d-held", "d-held-expired"}),
+        ("int-2", NOW, {"d-other", "d-other-held"}),
+        ("int-missing", NOW, set()),
+    ],
+)
+async def test_cancel_for_integration(
+    tmp_path: Path, template_db: Path, integration_id: str, now: datetime, expected: set[str]
+) -> None:
+    outcome = await twin(
+        tmp_path,
+        template_db,
+        lambda conn: delivery_store.cancel_for_integration(conn, integration_id, now),
+        lambda conn: sqlite_deliveries.cancel_for_integration(conn, integration_id, now),
+        seed=CANCELLABLE,
+    )
+    assert outcome.result == len(expected)
+    before, after = deliveries_by_id(outcome.before), deliveries_by_id(outcome.after)
+    assert {i for i in after if after[i] != before[i]} == expected
+    for delivery_id in expected:
+        cancelled = {
+            **before[delivery_id],
+            "status": "cancelled",
+            "lease_owner": None,
+            "lease_until": None,
+            "updated_at": "2026-03-04 05:06:07.123456",
+        }
+        assert after[delivery_id] == cancelled
+
+
+async def test_cancel_for_integration_then_complete_is_refused(tmp_path: Path, template_db: Path) -> None:
+    """The worker that held a cancelled delivery finds its lease gone."""
+
+    async def alchemy(conn: AsyncConnection) -> tuple[int, bool]:
+        cancelled = await delivery_store.cancel_for_integration(conn, "int-1", NOW)
+        completed = await delivery_store.complete(conn, "d-held", "w1", status="done", now=at(1))
+        return cancelled, completed
+
+    def raw(conn: sqlite3.Connection) -> tuple[int, bool]:
+        cancelled = sqlite_deliveries.cancel_for_integration(conn, "int-1", NOW)
+        completed = sqlite_deliveries.complete(conn, "d-held", "w1", status="done", now=at(1))
+        return cancelled, completed
+
+    outcome = await twin(tmp_path, template_db, alchemy, raw, seed=CANCELLABLE)
+    assert outcome.result == (3, False)
+    assert deliveries_by_id(outcome.after)["d-held"]["status"] == "cancelled"
 
 
 # -- waking up -----------------------------------------------------------------------------------------

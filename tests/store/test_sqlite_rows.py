@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy.dialects import sqlite
 
 from hookhub.store import sqlite_rows
-from hookhub.store.types import UTCDateTime
+from hookhub.store.types import JSONText, UTCDateTime
 
 _DIALECT = sqlite.dialect()
 _SQLALCHEMY_BIND = UTCDateTime().dialect_impl(_DIALECT).bind_processor(_DIALECT)
@@ -32,6 +32,45 @@ def test_dates_are_bound_as_sqlalchemy_binds_them(value: datetime, tz: timezone 
         value = value.replace(tzinfo=tz)
     assert _SQLALCHEMY_BIND is not None
     assert sqlite_rows.MESSAGES.encode("ts", value) == _SQLALCHEMY_BIND(value)
+
+
+_SQLALCHEMY_READ = UTCDateTime().dialect_impl(_DIALECT).result_processor(_DIALECT, None)
+_SQLALCHEMY_JSON_BIND = JSONText().dialect_impl(_DIALECT).bind_processor(_DIALECT)
+_SQLALCHEMY_JSON_READ = JSONText().dialect_impl(_DIALECT).result_processor(_DIALECT, None)
+
+
+@given(
+    st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)),
+    offsets,
+    st.sampled_from(["microseconds", "seconds", "milliseconds"]),
+)
+def test_dates_are_read_as_sqlalchemy_reads_them(value: datetime, tz: timezone | None, spec: str) -> None:
+    if tz is not None:
+        value = value.replace(tzinfo=tz)
+    assert _SQLALCHEMY_BIND is not None and _SQLALCHEMY_READ is not None
+    stored = _SQLALCHEMY_BIND(value)
+    # what this module and SQLAlchemy write, and shorter forms another writer might have left
+    texts = {stored, datetime.fromisoformat(stored).isoformat(sep=" ", timespec=spec)}
+    for text in texts:
+        ours = sqlite_rows.MESSAGES.decode_value("ts", text)
+        theirs = _SQLALCHEMY_READ(text)
+        assert ours == theirs
+        assert ours.tzinfo == theirs.tzinfo == UTC
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(json_values)
+def test_json_is_written_and_read_as_sqlalchemy_does(value: object) -> None:
+    assert _SQLALCHEMY_JSON_BIND is not None and _SQLALCHEMY_JSON_READ is not None
+    stored = sqlite_rows.EVENTS.encode("payload", value)
+    assert stored == _SQLALCHEMY_JSON_BIND(value)
+    assert sqlite_rows.EVENTS.decode_value("payload", stored) == _SQLALCHEMY_JSON_READ(stored)
 
 
 def test_every_column_round_trips() -> None:

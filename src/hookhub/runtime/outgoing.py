@@ -100,6 +100,8 @@ PRUNE_BATCH = 1000
 FINISHED_DELIVERY_TTL = timedelta(days=1)
 # How long `stop()` lets running attempts finish before abandoning them to their leases.
 STOP_GRACE_SECONDS = 25.0
+# Attempts running at most (calling, or writing their outcome), as a multiple of the concurrency.
+OUTSTANDING_FACTOR = 4
 # Checkpoints written in one transaction at most.
 WRITE_BATCH = 32
 # Least time between two consumer transactions (see _consumer_loop): under a burst of posts the
@@ -160,6 +162,9 @@ class _Attempt:
     lost: bool = False
     # A message was posted: its outbox event is waiting for the consumer.
     posted: bool = False
+    # The HTTP call is over (answered or failed): the attempt no longer counts against the
+    # concurrency limit (see OutgoingEngine._free_slots).
+    answered: bool = False
 
     @property
     def id(self) -> str:
@@ -292,6 +297,8 @@ class OutgoingEngine:
         self._claim_min = 1
         # Worker slots the consumer is about to fill with deliveries it starts itself.
         self._reserved = 0
+        # Running attempts past their HTTP call, writing their outcome (see _free_slots).
+        self._answered = 0
         self._unlisten: Callable[[], None] | None = None
         # Whether the last consume found an enabled outgoing integration (see _consumer_loop).
         self._listening = True
@@ -371,6 +378,16 @@ class OutgoingEngine:
         """Attempts running right now."""
         return len(self._tasks)
 
+    def _free_slots(self) -> int:
+        """How many more attempts may start now. The concurrency limit counts attempts that have
+        not had their answer yet (or are reserved for a claim): one that only waits for its
+        outcome to be written holds no connection and does not keep the next one waiting (under
+        load the group-committed write takes several milliseconds). All attempts together stay
+        within `OUTSTANDING_FACTOR` times the limit, so a slow database pushes back."""
+        calling = len(self._tasks) - self._answered + self._reserved
+        outstanding = len(self._tasks) + self._reserved
+        return max(0, min(self._concurrency - calling, OUTSTANDING_FACTOR * self._concurrency - outstanding))
+
     def _now(self) -> datetime:
         return self._clock()
 
@@ -416,7 +433,7 @@ class OutgoingEngine:
         # wait for the worker loop. (Should the process die, such a lease expires like any other.)
         # The slots are reserved until the attempts are spawned, so that a claim running meanwhile
         # cannot fill the same slots (the worker reserves its claims likewise).
-        direct = max(0, self._concurrency - len(self._tasks) - self._reserved) if self._loops else 0
+        direct = self._free_slots() if self._loops else 0
         self._reserved += direct
         try:
             writer = self.hub.db.batch_writer
@@ -598,7 +615,7 @@ class OutgoingEngine:
         _IN_ENGINE.set(True)
         while not self._stopping:
             self._work_signal.clear()
-            free = self._concurrency - len(self._tasks) - self._reserved
+            free = self._free_slots()
             claimed: list[_Attempt] = []
             if 0 < free < self._claim_min and self._tasks:
                 # Busy: claim in batches rather than one row per finished attempt, which would
@@ -645,6 +662,8 @@ class OutgoingEngine:
         def _done(finished: asyncio.Task[None]) -> None:
             self._tasks.discard(finished)
             self._inflight.pop(attempt.id, None)
+            if attempt.answered:
+                self._answered -= 1
             self._work_signal.set()
 
         task.add_done_callback(_done)
@@ -903,12 +922,22 @@ class OutgoingEngine:
                 timeout=request.timeout_seconds,
             )
         except EgressRefused as exc:
+            self._answer(attempt)
             await self._network_end(attempt, "EgressRefused", exc.reason, refused=True)
             return
         except EgressError as exc:
+            self._answer(attempt)
             await self._network_end(attempt, "FetchError", exc.reason, refused=False)
             return
+        self._answer(attempt)
         await self._handle_response(attempt, request, response)
+
+    def _answer(self, attempt: _Attempt) -> None:
+        """The attempt's HTTP call is over: its slot is free for the next one."""
+        if not attempt.answered:
+            attempt.answered = True
+            self._answered += 1
+            self._work_signal.set()
 
     async def _network_end(self, attempt: _Attempt, name: str, reason: str, *, refused: bool) -> None:
         """The attempt ended without a response (`name` is the error's class for `httpError`);

@@ -13,13 +13,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Table
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.types import TypeEngine
 
 from hookhub.store.rows import Row
 from hookhub.store.tables import events, integrations, messages, rooms, users
+from hookhub.store.types import JSONText, UTCDateTime
 
 _DIALECT = sqlite.dialect()
+_GENERIC_DATETIME_DECODER = UTCDateTime().dialect_impl(_DIALECT).result_processor(_DIALECT, None)
 
 
 def _utc_text(value: datetime) -> str:
@@ -30,6 +34,44 @@ def _utc_text(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
+def _json_text(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _utc_text_or_null(value: datetime | None) -> str | None:
+    return None if value is None else _utc_text(value)
+
+
+def _utc_datetime(value: Any) -> datetime:
+    """What `UTCDateTime` reads on SQLite from the text its binds store."""
+    if not isinstance(value, str):
+        # not text this module or SQLAlchemy wrote: whatever SQLAlchemy makes of it
+        assert _GENERIC_DATETIME_DECODER is not None
+        processed = _GENERIC_DATETIME_DECODER(value)
+        assert isinstance(processed, datetime)
+        return processed
+    parsed = datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _encoder(column_type: TypeEngine[Any]) -> Callable[[Any], Any] | None:
+    # The two types the hot paths bind most, without the generic processor chain (the same
+    # values: tests/store/test_sqlite_rows.py compares them with SQLAlchemy's).
+    if isinstance(column_type, UTCDateTime):
+        return _utc_text_or_null
+    if isinstance(column_type, JSONText):
+        return _json_text
+    return column_type.dialect_impl(_DIALECT).bind_processor(_DIALECT)
+
+
+def _decoder(column_type: TypeEngine[Any]) -> Callable[[Any], Any] | None:
+    if isinstance(column_type, UTCDateTime):
+        return _utc_datetime
+    if isinstance(column_type, JSONText):
+        return orjson.loads
+    return column_type.dialect_impl(_DIALECT).result_processor(_DIALECT, None)
+
+
 class TableCodec:
     """Column lists and value conversion for one table, for hand-written SQLite statements."""
 
@@ -38,12 +80,11 @@ class TableCodec:
         self.names = [column.name for column in table.columns]
         self.column_list = ", ".join(f'{table.name}."{name}"' for name in self.names)
         self._decoders: list[Callable[[Any], Any] | None] = [
-            column.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None) for column in table.columns
+            _decoder(column.type) for column in table.columns
         ]
         self._inserts: dict[tuple[str, ...], str] = {}
         self._encoders: dict[str, Callable[[Any], Any] | None] = {
-            column.name: column.type.dialect_impl(_DIALECT).bind_processor(_DIALECT)
-            for column in table.columns
+            column.name: _encoder(column.type) for column in table.columns
         }
 
     def decode(self, values: Sequence[Any]) -> Row:
