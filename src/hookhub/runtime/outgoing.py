@@ -251,10 +251,12 @@ class _Consumed:
     """What one consume did: `listening` is False when no outgoing integration is enabled (nothing
     was read)."""
 
-    listening: bool = True
     events: int = 0
     enqueued: int = 0
+    # enqueued for the worker to claim (no free slot)
+    queued: int = 0
     started: list[_Attempt] = field(default_factory=list)
+    listening: bool = True
 
 
 class OutgoingEngine:
@@ -299,6 +301,12 @@ class OutgoingEngine:
         self._reserved = 0
         # Running attempts past their HTTP call, writing their outcome (see _free_slots).
         self._answered = 0
+        # Whether due deliveries may be waiting for a claim (rows queued because no slot was
+        # free, a replay, rows left from before the start), bumped with a generation so that a
+        # claim that found nothing does not clear a hint given while it ran. Finished attempts
+        # wake the worker only then: otherwise every answer would cost an empty claim.
+        self._backlog = True
+        self._backlog_generation = 0
         self._unlisten: Callable[[], None] | None = None
         # Whether the last consume found an enabled outgoing integration (see _consumer_loop).
         self._listening = True
@@ -371,6 +379,11 @@ class OutgoingEngine:
         """New outbox events or deliveries (a replay) may exist: look now instead of at the next
         poll."""
         self._events_signal.set()
+        self._note_backlog()
+
+    def _note_backlog(self) -> None:
+        self._backlog = True
+        self._backlog_generation += 1
         self._work_signal.set()
 
     @property
@@ -414,13 +427,11 @@ class OutgoingEngine:
             last = time.monotonic()
             self._events_signal.clear()
             try:
-                consumed, enqueued = await self.consume_once()
+                consumed, _ = await self.consume_once()
             except Exception:
                 log.exception("outgoing: consuming outbox events failed")
-                consumed, enqueued = 0, 0
+                consumed = 0
                 await asyncio.sleep(self._poll)
-            if enqueued:
-                self._work_signal.set()
             if consumed >= EVENT_BATCH:
                 continue
             await self._wait(self._events_signal, self._poll)
@@ -448,12 +459,15 @@ class OutgoingEngine:
             # only once committed: a delivery's row and first record exist before it is sent
             for attempt in consumed.started:
                 self._spawn(attempt)
+            if consumed.queued:
+                self._note_backlog()
             return consumed.events, consumed.enqueued
         finally:
             if direct:
                 self._reserved -= direct
-                # the worker may have found no free slot while they were reserved
-                self._work_signal.set()
+                if self._backlog:
+                    # the worker may have found no free slot while they were reserved
+                    self._work_signal.set()
 
     async def _consume(self, *, limit: int, direct: int) -> _Consumed:
         """`consume_once`'s transaction through SQLAlchemy (PostgreSQL; SQLite in memory)."""
@@ -473,10 +487,12 @@ class OutgoingEngine:
                 candidates = [c for c in candidates if c.get("enabled") is True]
             planned = self._plan_deliveries(batch, candidates, direct, now)
             inserted = await deliveries.enqueue_rows(ctx.conn, planned.rows) if planned.rows else []
-            begun = self._begin_all(self._leased(inserted), _by_id(candidates), now)
+            leased = self._leased(inserted)
+            direct_count = len(leased)
+            begun = self._begin_all(leased, _by_id(candidates), now)
             await self._write_begun(ctx, begun, now, also=planned.records)
             await events.mark_events_processed(ctx.conn, [int(e["id"]) for e in batch], now)
-        return _Consumed(events=len(batch), enqueued=len(inserted), started=begun.attempts)
+        return _Consumed(len(batch), len(inserted), len(inserted) - direct_count, begun.attempts)
 
     def _consume_sqlite(self, conn: sqlite3.Connection, *, limit: int, direct: int) -> _Consumed:
         """`_consume` as one batch-writer job (runs on the writer's thread: it only reads the
@@ -492,10 +508,12 @@ class OutgoingEngine:
             candidates = sqlite_deliveries.enabled_integrations(conn, matching.OUTGOING_TYPE)
         planned = self._plan_deliveries(batch, candidates, direct, now)
         inserted = sqlite_deliveries.enqueue_rows(conn, planned.rows) if planned.rows else []
-        begun = self._begin_all(self._leased(inserted), _by_id(candidates), now)
+        leased = self._leased(inserted)
+        direct_count = len(leased)
+        begun = self._begin_all(leased, _by_id(candidates), now)
         self._write_begun_sqlite(conn, begun, now, also=planned.records)
         sqlite_deliveries.mark_events_processed(conn, [int(e["id"]) for e in batch], now)
-        return _Consumed(events=len(batch), enqueued=len(inserted), started=begun.attempts)
+        return _Consumed(len(batch), len(inserted), len(inserted) - direct_count, begun.attempts)
 
     def _leased(self, inserted: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         return [row for row in inserted if row["lease_owner"] == self.owner]
@@ -624,6 +642,7 @@ class OutgoingEngine:
                 continue
             if free > 0:
                 self._reserved += free
+                generation = self._backlog_generation
                 try:
                     claimed, taken = await self.claim_once(free)
                 except Exception:
@@ -637,6 +656,8 @@ class OutgoingEngine:
                 if taken >= free:
                     # There may be more due: claim again as soon as a slot frees up.
                     continue
+                # nothing more was due; unless somebody queued more meanwhile
+                self._backlog = self._backlog_generation != generation
             if free <= 0:
                 await self._wait(self._work_signal, self._poll)
                 continue
@@ -664,7 +685,8 @@ class OutgoingEngine:
             self._inflight.pop(attempt.id, None)
             if attempt.answered:
                 self._answered -= 1
-            self._work_signal.set()
+            if self._backlog:
+                self._work_signal.set()
 
         task.add_done_callback(_done)
 
@@ -937,7 +959,8 @@ class OutgoingEngine:
         if not attempt.answered:
             attempt.answered = True
             self._answered += 1
-            self._work_signal.set()
+            if self._backlog:
+                self._work_signal.set()
 
     async def _network_end(self, attempt: _Attempt, name: str, reason: str, *, refused: bool) -> None:
         """The attempt ended without a response (`name` is the error's class for `httpError`);

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -26,6 +27,7 @@ _DIALECT = sqlite.dialect()
 _GENERIC_DATETIME_DECODER = UTCDateTime().dialect_impl(_DIALECT).result_processor(_DIALECT, None)
 
 
+@lru_cache(maxsize=4096)
 def _utc_text(value: datetime) -> str:
     """What `UTCDateTime` binds on SQLite (naive UTC, always with microseconds), without the
     generic processor chain: dates are most of what the fast path encodes."""
