@@ -931,3 +931,38 @@ async def test_the_consumer_starts_deliveries_for_free_slots_without_a_claim(
     [integration] = [c for c in (await admin.get("integrations.list")).json()["integrations"]]
     steps = await steps_of(admin, integration["_id"], 5)
     assert steps == ["after-http-call"] * 5
+
+
+async def test_an_answered_attempt_frees_its_slot_while_its_outcome_is_written(
+    fast_hub: Hub, admin: RC, receiver: Receiver
+) -> None:
+    """The concurrency limit counts HTTP calls: attempts that got their answer and only wait for
+    the outcome write let the next deliveries go, up to four times the limit in all."""
+    fast_hub.settings = fast_hub.settings.model_copy(update={"outgoing_concurrency": 2})
+    engine = make_engine(fast_hub)
+    gate = asyncio.Event()
+    write_plain = engine._write_plain
+
+    async def slow_write(plain: Any) -> Any:
+        await gate.wait()
+        return await write_plain(plain)
+
+    engine._write_plain = slow_write  # type: ignore[method-assign]
+    await create_outgoing(fast_hub, admin, receiver.url)
+    for n in range(12):
+        await post(admin, f"deploy {n}")
+    await engine.start()
+    try:
+        await receiver.wait_for(8)
+        await asyncio.sleep(0.3)
+        # no outcome written yet: 8 = 4 x 2 attempts outstanding, and no more
+        assert len(receiver.requests) == 8
+        assert not await settled(fast_hub)
+        gate.set()
+        await receiver.wait_for(12)
+        await wait_until(lambda: settled(fast_hub))
+    finally:
+        gate.set()
+        await engine.stop()
+    ids = [r.headers["webhook-id"] for r in receiver.requests]
+    assert len(ids) == len(set(ids)) == 12
