@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from hookhub.app import create_app
 from hookhub.config import Settings
 from hookhub.hub import Hub
 from hookhub.store.migrate import upgrade
+from tests import databases
 
 FAST_HASHING = {"argon2_time_cost": 1, "argon2_memory_kib": 64}
 
@@ -34,6 +35,16 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         await template_hub.close()
 
     asyncio.run(_bootstrap())
+    if databases.ON_POSTGRES:
+        url = databases.create_database(databases.TEMPLATE)
+        upgrade(url)
+
+        async def _bootstrap_postgres() -> None:
+            template_hub = Hub(make_settings(directory, database_url=url))
+            await template_hub.start()
+            await template_hub.close()
+
+        asyncio.run(_bootstrap_postgres())
     return path
 
 
@@ -48,9 +59,18 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, template_db: Path, settings_overrides: dict[str, Any]) -> Settings:
-    shutil.copy(template_db, tmp_path / "hookhub.sqlite3")
-    return make_settings(tmp_path, **settings_overrides)
+def settings(tmp_path: Path, template_db: Path, settings_overrides: dict[str, Any]) -> Iterator[Settings]:
+    """A copy of the template database (see `tests.databases` for PostgreSQL runs)."""
+    if not databases.ON_POSTGRES:
+        shutil.copy(template_db, tmp_path / "hookhub.sqlite3")
+        yield make_settings(tmp_path, **settings_overrides)
+        return
+    name = databases.fresh_name()
+    url = databases.create_database(name, template=databases.TEMPLATE)
+    try:
+        yield make_settings(tmp_path, **{"database_url": url, **settings_overrides})
+    finally:
+        databases.drop_database(name)
 
 
 @pytest.fixture

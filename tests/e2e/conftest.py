@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import databases
 from tests.e2e.receiver import Receiver
 
 STARTUP_TIMEOUT = 20.0
@@ -59,6 +60,9 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if databases.ON_POSTGRES:
+        # one database per data directory: a server restarted on the same data finds its data
+        env["HOOKHUB_DATABASE_URL"] = databases.ensure_database(databases.name_for(str(data_dir.resolve())))
     env.update(extra)
     return env
 

@@ -210,7 +210,8 @@ def test_unusable_data_dir_is_refused_with_one_line(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     result = subprocess.run(
         hookhub_command("serve"),
-        env=server_env(blocker / "data"),
+        # the data directory is where the embedded SQLite database lives
+        env=server_env(blocker / "data", HOOKHUB_DATABASE_URL=""),
         capture_output=True,
         text=True,
         timeout=30,
@@ -251,7 +252,7 @@ def test_port_already_taken_exits_non_zero(shared_server: Server, tmp_path: Path
 def test_migrate_command(tmp_path: Path) -> None:
     result = subprocess.run(
         hookhub_command("migrate"),
-        env=server_env(tmp_path / "data", HOOKHUB_LOG_LEVEL="warning"),
+        env=server_env(tmp_path / "data", HOOKHUB_LOG_LEVEL="warning", HOOKHUB_DATABASE_URL=""),
         capture_output=True,
         text=True,
         timeout=60,

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from standardwebhooks import Webhook
 
 from hookhub.hub import Hub
@@ -216,8 +217,9 @@ async def settled(hub: Hub) -> bool:
 
 async def delivery_rows(hub: Hub, integration_id: str) -> list[dict[str, Any]]:
     async with hub.tx(write=False) as ctx:
-        result = await ctx.conn.exec_driver_sql(
-            "SELECT id FROM deliveries WHERE integration_id = ? ORDER BY created_at", (integration_id,)
+        result = await ctx.conn.execute(
+            text("SELECT id FROM deliveries WHERE integration_id = :i ORDER BY created_at"),
+            {"i": integration_id},
         )
         ids = [r[0] for r in result]
         rows = [await deliveries.get_delivery(ctx.conn, i) for i in ids]

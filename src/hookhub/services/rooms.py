@@ -194,9 +194,10 @@ async def _subscribe(
     open: bool = True,
     name: str | None = None,
     fname: str | None = None,
-) -> None:
+) -> bool:
+    """Subscribe `user` to `room`; False when they already were."""
     now = ctx.now()
-    await rooms.insert_subscription(
+    return await rooms.insert_subscription(
         ctx.conn,
         {
             "id": random_id(),
@@ -226,7 +227,8 @@ async def add_member(ctx: Ctx, room: Row, user: Row, *, inviter: Row | None = No
     Returns False (and changes nothing) when they already are a member."""
     if await rooms.get_subscription(ctx.conn, room["id"], user["id"]) is not None:
         return False
-    await _subscribe(ctx, room, user, roles=[])
+    if not await _subscribe(ctx, room, user, roles=[]):
+        return False  # joined meanwhile by a concurrent transaction (several writers)
     room["users_count"] = await rooms.adjust_users_count(ctx.conn, room["id"], 1, ctx.now())
     if inviter is None or inviter["id"] == user["id"]:
         await insert_system_message(ctx, room, "uj", actor=user, text=user["username"] or "")
@@ -237,8 +239,10 @@ async def add_member(ctx: Ctx, room: Row, user: Row, *, inviter: Row | None = No
 
 
 async def remove_member(ctx: Ctx, room: Row, user: Row, *, kicker: Row | None = None) -> None:
-    """Unsubscribe `user`: `ul` when they left, `ru` when `kicker` removed them."""
-    await rooms.delete_subscription(ctx.conn, room["id"], user["id"])
+    """Unsubscribe `user`: `ul` when they left, `ru` when `kicker` removed them (nothing when a
+    concurrent transaction removed them first)."""
+    if not await rooms.delete_subscription(ctx.conn, room["id"], user["id"]):
+        return
     room["users_count"] = await rooms.adjust_users_count(ctx.conn, room["id"], -1, ctx.now())
     if kicker is None or kicker["id"] == user["id"]:
         await insert_system_message(ctx, room, "ul", actor=user, text=user["username"] or "")

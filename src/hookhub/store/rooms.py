@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Text, and_, case, delete, func, insert, or_, select, type_coerce, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookhub.store.rows import Row, all_rows, one_or_none
@@ -108,8 +109,19 @@ async def default_rooms(conn: AsyncConnection) -> list[Row]:
 # -- subscriptions ---------------------------------------------------------------------------
 
 
-async def insert_subscription(conn: AsyncConnection, values: Row) -> None:
-    await conn.execute(insert(subscriptions).values(**values))
+async def insert_subscription(conn: AsyncConnection, values: Row) -> bool:
+    """Subscribe a user to a room; False (and nothing written) when a subscription of that user to
+    that room exists already. With several writers (PostgreSQL) two transactions may both find the
+    user missing and insert: the second waits for the first and then skips, instead of failing on
+    the unique (rid, user_id) constraint."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = (
+        dialect.insert(subscriptions)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[subscriptions.c.rid, subscriptions.c.user_id])
+        .returning(subscriptions.c.id)
+    )
+    return (await conn.execute(stmt)).first() is not None
 
 
 async def get_subscription(conn: AsyncConnection, room_id: str, user_id: str) -> Row | None:
@@ -129,10 +141,12 @@ async def update_room_subscriptions(conn: AsyncConnection, room_id: str, values:
     await conn.execute(update(subscriptions).where(subscriptions.c.rid == room_id).values(**values))
 
 
-async def delete_subscription(conn: AsyncConnection, room_id: str, user_id: str) -> None:
-    await conn.execute(
+async def delete_subscription(conn: AsyncConnection, room_id: str, user_id: str) -> bool:
+    """Unsubscribe; False when there was no subscription (another writer removed it first)."""
+    result = await conn.execute(
         delete(subscriptions).where(subscriptions.c.rid == room_id, subscriptions.c.user_id == user_id)
     )
+    return bool(result.rowcount)
 
 
 async def subscriptions_with_roles(conn: AsyncConnection, room_id: str) -> list[Row]:
