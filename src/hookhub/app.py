@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,7 +18,7 @@ from hookhub.api.hooks import router as hooks_router
 from hookhub.api.integration_history import router as integration_history_router
 from hookhub.api.integration_listing import router as integration_listing_router
 from hookhub.api.integrations import router as integrations_router
-from hookhub.config import Settings
+from hookhub.config import Settings, load_settings
 from hookhub.hub import Hub
 from hookhub.runtime.outgoing import OutgoingEngine
 
@@ -37,6 +38,18 @@ ROUTERS = (
     integrations_router,
     hooks_router,
 )
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of `hookhub serve --workers N` (uvicorn imports it by name in
+    each worker): settings are read from the environment the parent prepared, which also
+    migrated and bootstrapped the database before starting the workers."""
+    settings = load_settings()
+    logging.basicConfig(
+        level=logging.DEBUG if settings.log_level == "trace" else settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return create_app(settings)
 
 
 def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from types import FrameType
 from typing import NoReturn
@@ -54,11 +55,14 @@ def _migrate(settings: Settings) -> None:
 def serve(
     host: str | None = typer.Option(None, help="Address to listen on [env HOOKHUB_HOST, default 127.0.0.1]"),
     port: int | None = typer.Option(None, help="Port to listen on [env HOOKHUB_PORT, default 3000]"),
+    workers: int | None = typer.Option(
+        None, help="Worker processes sharing the port [env HOOKHUB_WORKERS, default 1]"
+    ),
 ) -> None:
     """Apply migrations, then serve the API until SIGTERM/SIGINT (in-flight requests finish)."""
     from hookhub.app import create_app
 
-    settings = _settings(host=host, port=port)
+    settings = _settings(host=host, port=port, workers=workers)
     logging.basicConfig(
         level=logging.DEBUG if settings.log_level == "trace" else settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -74,6 +78,9 @@ def serve(
             "admin: set ADMIN_USERNAME/ADMIN_PASS before the first start, or register the first user "
             f"(POST {where}/api/v1/users.register) while no admin exists: it becomes admin"
         )
+    if settings.workers > 1:
+        _serve_workers(settings)
+        return
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -88,6 +95,39 @@ def serve(
     if not server.started:
         # e.g. the port is taken; uvicorn has logged why
         raise typer.Exit(3)
+
+
+def _serve_workers(settings: Settings) -> None:
+    """`serve` with several worker processes on one listening socket (uvicorn's supervisor
+    restarts a worker that dies). The database is bootstrapped here first, once: N processes
+    bootstrapping an empty PostgreSQL database at the same moment would race on its unique keys.
+    Each worker reads its settings from the environment, which gets the command line's too."""
+    import asyncio
+
+    from hookhub.hub import Hub
+
+    async def bootstrap_once() -> None:
+        hub = Hub(settings)
+        try:
+            await hub.start()
+        finally:
+            await hub.close()
+
+    asyncio.run(bootstrap_once())
+    os.environ["HOOKHUB_HOST"] = settings.host
+    os.environ["HOOKHUB_PORT"] = str(settings.port)
+    os.environ["HOOKHUB_WORKERS"] = "1"  # a worker is one process
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.run(
+            "hookhub.app:app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            timeout_graceful_shutdown=30,
+            server_header=False,
+        )
 
 
 class _GracefulServer(uvicorn.Server):

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     database_url: Annotated[str | None, Field(validation_alias="HOOKHUB_DATABASE_URL")] = None
     host: Annotated[str, Field(validation_alias="HOOKHUB_HOST")] = "127.0.0.1"
     port: Annotated[int, Field(validation_alias="HOOKHUB_PORT", ge=0, le=65535)] = 3000
+    # `hookhub serve --workers`: processes sharing the port (each with its own delivery engine).
+    workers: Annotated[int, Field(validation_alias="HOOKHUB_WORKERS", ge=1, le=64)] = 1
     root_url: Annotated[str | None, Field(validation_alias="ROOT_URL")] = None
     log_level: Annotated[str, Field(validation_alias="HOOKHUB_LOG_LEVEL")] = "info"
 
