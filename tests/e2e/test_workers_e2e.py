@@ -4,6 +4,7 @@ every message is stored once and every outgoing delivery is sent by exactly one 
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 from tests.e2e.conftest import ADMIN_PASS, ADMIN_USERNAME, OUTGOING_ENV, Client, start_server
@@ -26,18 +27,20 @@ def test_two_workers_serve_one_port_and_deliver_each_event_once(tmp_path: Path) 
             assert len(_worker_pids(server.proc.pid)) >= 2, server.log()
             with Client(server.base_url) as admin:
                 admin.login(ADMIN_USERNAME, ADMIN_PASS)
-                r = admin.post(
-                    "integrations.create",
-                    type="webhook-outgoing",
-                    name="workers",
-                    enabled=True,
-                    username="rocket.cat",
-                    urls=[receiver.url("/workers")],
-                    scriptEnabled=False,
-                    channel="#general",
-                    event="sendMessage",
-                )
+                fields = {
+                    "type": "webhook-outgoing",
+                    "name": "workers",
+                    "enabled": True,
+                    "username": "rocket.cat",
+                    "urls": [receiver.url("/workers")],
+                    "scriptEnabled": False,
+                    "channel": "#general",
+                    "event": "sendMessage",
+                    "token": "workers-token",
+                }
+                r = admin.post("integrations.create", **fields)
                 assert r.status_code == 200, r.text
+                integration_id = r.json()["integration"]["_id"]
                 for n in range(MESSAGES):
                     r = admin.post("chat.postMessage", channel="#general", text=f"w{n}")
                     assert r.status_code == 200, r.text
@@ -48,6 +51,18 @@ def test_two_workers_serve_one_port_and_deliver_each_event_once(tmp_path: Path) 
                 assert len(set(ids)) == MESSAGES
                 stored = admin.get("channels.messages", roomName="general", count=0).json()["messages"]
                 assert sorted(m["msg"] for m in stored if m["msg"].startswith("w")) == texts
+                # disabled through whichever worker takes the request: no worker fires it any more
+                r = admin.http.put(
+                    "/api/v1/integrations.update",
+                    json={**fields, "integrationId": integration_id, "enabled": False},
+                    headers=admin.headers,
+                )
+                assert r.status_code == 200, r.text
+                time.sleep(1.0)
+                for n in range(10):
+                    r = admin.post("chat.postMessage", channel="#general", text=f"off{n}")
+                    assert r.status_code == 200, r.text
+                time.sleep(2.0)
         finally:
             code = server.stop(signal.SIGTERM)
         assert code == 0, server.log()
