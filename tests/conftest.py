@@ -65,12 +65,20 @@ def settings(tmp_path: Path, template_db: Path, settings_overrides: dict[str, An
         shutil.copy(template_db, tmp_path / "hookhub.sqlite3")
         yield make_settings(tmp_path, **settings_overrides)
         return
-    name = databases.fresh_name()
-    url = databases.create_database(name, template=databases.TEMPLATE)
+    name = _template_copies.take()
     try:
-        yield make_settings(tmp_path, **{"database_url": url, **settings_overrides})
+        yield make_settings(tmp_path, **{"database_url": databases.url_of(name), **settings_overrides})
     finally:
-        databases.drop_database(name)
+        _template_copies.give_back(name)
+
+
+_template_copies = databases.TemplateCopies()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _template_copies.close()
+    if databases.ON_POSTGRES:
+        databases.drop_ensured()
 
 
 @pytest.fixture
