@@ -204,12 +204,26 @@ wrk.headers["Content-Type"] = "application/json"
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
-def run_wrk(url: str, connections: int, seconds: float, workdir: Path) -> Result:
+def run_wrk(
+    url: str, connections: int, seconds: float, workdir: Path, timeout: float | None = None
+) -> Result:
     lua = workdir / "post.lua"
     lua.write_text(_WRK_LUA.format(body=orjson.dumps(orjson.dumps(MESSAGE).decode()).decode()))
     threads = min(connections, 2)
+    # wrk counts a request slower than its timeout (default 2 s) as an error
+    wait = [f"--timeout={timeout:g}s"] if timeout is not None else []
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(lua), url],
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{int(seconds)}s",
+            *wait,
+            "--latency",
+            "-s",
+            str(lua),
+            url,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -266,9 +280,11 @@ async def _python_load(url: str, connections: int, seconds: float) -> Result:
     return Result(len(latencies) / elapsed, cuts[49], cuts[98], errors)
 
 
-def measure(loader: str, url: str, connections: int, seconds: float, workdir: Path) -> Result:
+def measure(
+    loader: str, url: str, connections: int, seconds: float, workdir: Path, timeout: float | None = None
+) -> Result:
     if loader == "wrk":
-        return run_wrk(url, connections, seconds, workdir)
+        return run_wrk(url, connections, seconds, workdir, timeout)
     return asyncio.run(_python_load(url, connections, seconds))
 
 

@@ -67,8 +67,10 @@ def drop_database(name: str) -> None:
     asyncio.run(_admin([f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)']))
 
 
-def run(workers: int, seconds: float, messages: int, loader: str, workdir: Path) -> tuple[float, float]:
-    """(/hooks requests/s at 32 connections, outgoing deliveries/s) with `workers` processes."""
+def run(
+    workers: int, seconds: float, messages: int, loader: str, workdir: Path
+) -> tuple[incoming.Result, float]:
+    """(/hooks at 32 connections, outgoing deliveries/s) with `workers` processes."""
     name = f"hookhub_bench_scale_{workers}"
     url = fresh_database(name)
     port, receiver_port = free_port(), free_port()
@@ -101,13 +103,14 @@ def run(workers: int, seconds: float, messages: int, loader: str, workdir: Path)
             plain = incoming.create_hook(client, "bench plain")
         plain_url = f"{base}/hooks/{plain['_id']}/{plain['token']}"
         incoming.measure(loader, plain_url, 8, 2.0, workdir)  # warm-up
-        hooks = incoming.measure(loader, plain_url, 32, seconds, workdir)
+        # past wrk's 2 s default a slow answer would count as a failure, not as latency
+        hooks = incoming.measure(loader, plain_url, 32, seconds, workdir, timeout=30)
         if hooks.errors:
             raise SystemExit(f"{workers} workers: {hooks.errors} failed hook requests\n{log.read_text()}")
         # from here on one outgoing integration fires on every message
         hook_url = outgoing.setup(base, receiver, 1)
         rate, _ = outgoing.throughput(receiver, hook_url, messages, 1)
-        return hooks.rps, rate
+        return hooks, rate
     finally:
         stop(hproc)
         stop(rproc)
@@ -143,10 +146,11 @@ def main() -> None:
         first: tuple[float, float] | None = None
         for workers in args.workers:
             hooks, deliveries = run(workers, args.seconds, args.messages, loader, workdir)
-            first = first or (hooks, deliveries)
+            first = first or (hooks.rps, deliveries)
             print(
-                f"{workers} worker(s) on PostgreSQL: /hooks {hooks:.0f} req/s at c=32"
-                f" ({hooks / baseline.rps:.0%} of the baseline, x{hooks / first[0]:.2f});"
+                f"{workers} worker(s) on PostgreSQL: /hooks {hooks.rps:.0f} req/s at c=32"
+                f" (p50 {hooks.p50_ms:.0f} ms, p99 {hooks.p99_ms:.0f} ms;"
+                f" {hooks.rps / baseline.rps:.0%} of the baseline, x{hooks.rps / first[0]:.2f});"
                 f" outgoing {deliveries:.0f} deliveries/s (x{deliveries / first[1]:.2f})",
                 flush=True,
             )
