@@ -972,3 +972,32 @@ async def test_an_answered_attempt_frees_its_slot_while_its_outcome_is_written(
         await engine.stop()
     ids = [r.headers["webhook-id"] for r in receiver.requests]
     assert len(ids) == len(set(ids)) == 12
+
+
+async def test_an_outcome_that_cannot_be_written_is_retried_not_dropped(
+    fast_hub: Hub, admin: RC, receiver: Receiver
+) -> None:
+    """A failed outcome write reaches the attempt (which then reschedules the delivery like a
+    network error) instead of ending it as if it had been written: the delivery comes back at
+    its retry time, not only when its 60 s lease runs out."""
+    engine = make_engine(fast_hub)
+    write_plain = engine._write_plain
+    failures = [RuntimeError("database hiccup")]
+
+    async def failing_once(plain: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await write_plain(plain)
+
+    engine._write_plain = failing_once  # type: ignore[method-assign]
+    integration = await create_outgoing(fast_hub, admin, receiver.url, retryFailedCalls=True, retryCount=3)
+    await post(admin, "deploy")
+    await engine.start()
+    try:
+        first, second = await receiver.wait_for(2, timeout=5)
+        await wait_until(lambda: settled(fast_hub))
+    finally:
+        await engine.stop()
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    [delivery] = await delivery_rows(fast_hub, integration["_id"])
+    assert delivery["status"] == "done" and delivery["tries"] == 1

@@ -1145,11 +1145,10 @@ class OutgoingEngine:
             if plain:
                 try:
                     kept, held = await self._write_plain(plain)
-                except Exception as exc:  # nothing of it was committed
+                except Exception as exc:  # nothing of it was committed: every plain write failed
                     for index in plain_indexes:
-                        results.setdefault(index, exc)
-                    for index, _ in carrying_on:
-                        results[index] = exc
+                        if not isinstance(results.get(index), BaseException):
+                            results[index] = exc
                 else:
                     for index, attempt in carrying_on:
                         attempt.lost = attempt.lost or attempt.id not in kept
@@ -1158,7 +1157,6 @@ class OutgoingEngine:
             postings = [(index, write) for index, write in enumerate(batch) if write.posting is not None]
             if postings:
                 await self._write_postings(postings, results)
-            if postings:
                 # a reply is a new message: its outbox event may fire integrations (the engine's
                 # own commits do not wake it through the hub, see `_wake_on_commit`)
                 self._events_signal.set()
