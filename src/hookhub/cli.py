@@ -6,13 +6,12 @@ import contextlib
 import logging
 import os
 import sys
-from types import FrameType
 from typing import NoReturn
 
 import typer
-import uvicorn
 
 from hookhub.config import Settings, SettingsError, load_settings
+from hookhub.serving import NOT_STARTED, Supervisor, serve_one
 
 cli = typer.Typer(
     add_completion=False,
@@ -81,26 +80,17 @@ def serve(
     if settings.workers > 1:
         _serve_workers(settings)
         return
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=30,
-        server_header=False,
-    )
-    server = _GracefulServer(config)
     with contextlib.suppress(KeyboardInterrupt):
-        server.run()
-    if not server.started:
+        started = serve_one(app, settings)
+    if not started:
         # e.g. the port is taken; uvicorn has logged why
-        raise typer.Exit(3)
+        raise typer.Exit(NOT_STARTED)
 
 
 def _serve_workers(settings: Settings) -> None:
-    """`serve` with several worker processes on one listening socket (uvicorn's supervisor
-    restarts a worker that dies). The database is bootstrapped here first, once: N processes
-    bootstrapping an empty PostgreSQL database at the same moment would race on its unique keys.
+    """`serve` with several worker processes on one port (`serving.Supervisor`). The database
+    is bootstrapped here first, once: N processes bootstrapping an empty PostgreSQL database at
+    the same moment would race on its unique keys.
     Each worker reads its settings from the environment, which gets the command line's too."""
     import asyncio
 
@@ -117,28 +107,9 @@ def _serve_workers(settings: Settings) -> None:
     os.environ["HOOKHUB_HOST"] = settings.host
     os.environ["HOOKHUB_PORT"] = str(settings.port)
     os.environ["HOOKHUB_WORKERS"] = "1"  # a worker is one process
-    with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.run(
-            "hookhub.app:app_from_environment",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_level=settings.log_level,
-            timeout_graceful_shutdown=30,
-            server_header=False,
-        )
-
-
-class _GracefulServer(uvicorn.Server):
-    """uvicorn re-delivers SIGTERM/SIGINT to itself after its graceful shutdown, so the process
-    would end "killed by signal" (status -15). A requested and completed shutdown is a clean exit."""
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        super().handle_exit(sig, frame)
-        captured = getattr(self, "_captured_signals", None)
-        if isinstance(captured, list):
-            captured.clear()
+    status = Supervisor(settings).run()
+    if status:
+        raise typer.Exit(status)
 
 
 def _redacted(url: str) -> str:

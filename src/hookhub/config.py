@@ -29,6 +29,11 @@ class Settings(BaseSettings):
 
     data_dir: Annotated[Path, Field(validation_alias="HOOKHUB_DATA_DIR")] = Path("./hookhub-data")
     database_url: Annotated[str | None, Field(validation_alias="HOOKHUB_DATABASE_URL")] = None
+    # PostgreSQL connections each process keeps open; under load it opens up to 10 more for a
+    # while. Fewer than the requests in flight means connections opened and closed per request.
+    database_pool_size: Annotated[int, Field(validation_alias="HOOKHUB_DATABASE_POOL_SIZE", ge=1, le=500)] = (
+        20
+    )
     host: Annotated[str, Field(validation_alias="HOOKHUB_HOST")] = "127.0.0.1"
     port: Annotated[int, Field(validation_alias="HOOKHUB_PORT", ge=0, le=65535)] = 3000
     # `hookhub serve --workers`: processes sharing the port (each with its own delivery engine).

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class Hub:
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.settings = settings
-        self.db = Database(settings.effective_database_url)
+        self.db = Database(settings.effective_database_url, settings.database_pool_size)
         self.permissions = PermissionCache()
         self.hashing = PasswordHashing(settings)
         self.clock = clock

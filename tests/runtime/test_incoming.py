@@ -4,6 +4,7 @@ building through the pipeline in a real transaction (§2.7)."""
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -282,7 +283,7 @@ async def test_old_receipts_are_pruned(hub: Hub, monkeypatch: pytest.MonkeyPatch
             body={"success": True},
             created_at=ctx.now() - timedelta(hours=30),
         )
-    monkeypatch.setattr(incoming, "_last_prune", 0.0)
+    monkeypatch.setattr(incoming, "_last_prune", -math.inf)
     await incoming.execute(hub, RateLimiter(), _call(hook, "fresh"), {})
     async with hub.tx(write=False) as ctx:
         keys = (await ctx.conn.execute(select(hook_receipts_table.c.key_hash))).scalars().all()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import time
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -61,7 +62,7 @@ INCOMING = "webhook-incoming"
 # How long an idempotency key is remembered, and how often (at most) old receipts are swept.
 RECEIPT_TTL = timedelta(hours=24)
 _PRUNE_EVERY_SECONDS = 600.0
-_last_prune = 0.0
+_last_prune = -math.inf  # the first post of a process prunes, however young the machine is
 
 # The replay marker: tells a client the answer is the stored one and nothing new was posted.
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -16,10 +16,16 @@ from hookhub.store.sqlite_batches import BatchWriter, configure
 _READ_ONLY = "hookhub_read_only"
 
 
-def make_engine(url: str) -> AsyncEngine:
-    """An async engine; on SQLite: WAL, foreign keys, a busy timeout, and BEGIN IMMEDIATE for writes."""
+# Connections the PostgreSQL pool may open beyond its size under a burst (closed when returned).
+POOL_OVERFLOW = 10
+
+
+def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
+    """An async engine; on SQLite: WAL, foreign keys, a busy timeout, and BEGIN IMMEDIATE for writes.
+    On PostgreSQL a pool of `pool_size` connections, each checked before use (a database restart
+    costs no failed request)."""
     if not url.startswith("sqlite"):
-        return create_async_engine(url, pool_pre_ping=True)
+        return create_async_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=POOL_OVERFLOW)
 
     engine = create_async_engine(url, connect_args={"timeout": 30})
 
@@ -44,9 +50,9 @@ def make_engine(url: str) -> AsyncEngine:
 class Database:
     """Owns the engine; hands out transactions."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 20) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size)
         # SQLite has one writer at a time. Writers that find its lock taken wait in SQLite's busy
         # handler, which sleeps in growing steps and serves nobody in order: under a burst latency
         # explodes and throughput drops. This process's writers queue here instead, in arrival
@@ -65,6 +71,19 @@ class Database:
             if path and path != ":memory:" and not path.startswith("file:"):
                 self._batches = BatchWriter(path, self._writers)
         return self._batches
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[Any]:
+        """A pooled connection's own driver connection (asyncpg's on PostgreSQL) with no
+        transaction open, so each statement commits by itself; for the hand-written SQL of
+        `store.pg_rows`. The connection goes back to the pool afterwards."""
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            yield raw.driver_connection
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncConnection]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookhub.store.rows import Row, all_rows, one_or_none
 from hookhub.store.tables import room_removals, rooms, subscriptions, users
+
+
+@dataclass(frozen=True)
+class RoomForPost:
+    """What the fast path needs to know of a destination before posting to it."""
+
+    id: str
+    archived: bool
+    read_only: bool
+    member: bool
 
 
 async def insert_room(conn: AsyncConnection, values: Row) -> None:

@@ -5,7 +5,7 @@ function of the same name, with the same contract: the engine runs a whole consu
 batch of outcomes as one job on the batch writer (one thread hop, one transaction shared with
 whatever else queued) instead of a SQLAlchemy statement per step over aiosqlite, which cost it
 more CPU than sending the requests. Values are converted by the same type processors as the
-general path (`sqlite_rows.TableCodec`), so rows written here equal the rows that path writes;
+general path (`table_codecs.TableCodec`), so rows written here equal the rows that path writes;
 `tests/store/test_sqlite_deliveries.py` holds each pair to that.
 """
 
@@ -19,7 +19,8 @@ from typing import Any
 from hookhub.store import deliveries as delivery_store
 from hookhub.store.integrations import history_values, integration_terms_of, integration_values
 from hookhub.store.rows import Row
-from hookhub.store.sqlite_rows import EVENTS, TableCodec
+from hookhub.store.sqlite_rows import EVENTS
+from hookhub.store.table_codecs import TableCodec
 from hookhub.store.tables import deliveries, integration_history, integration_terms, integrations
 
 DELIVERIES = TableCodec(deliveries)
