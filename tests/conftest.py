@@ -75,6 +75,28 @@ def settings(tmp_path: Path, template_db: Path, settings_overrides: dict[str, An
 _template_copies = databases.TemplateCopies()
 
 
+_SERVER_SUITES = ("tests/e2e/", "tests/compat/")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL (HOOKHUB_TEST_DATABASE=postgresql, the second pass of `.ci/run`) run what
+    the database changes: tests on the per-test database (the `settings` fixture, which every
+    hub and app fixture builds on) and the suites that start servers. The rest would repeat the
+    first pass: pure rules, SQLite-only code, and the store tests, which take both databases as
+    parameters there already (tests/store/conftest.py)."""
+    if not databases.ON_POSTGRES:
+        return
+    keep: list[pytest.Item] = []
+    repeated: list[pytest.Item] = []
+    for item in items:
+        path = item.path.relative_to(config.rootpath).as_posix()
+        uses_database = "settings" in getattr(item, "fixturenames", ())
+        (keep if uses_database or path.startswith(_SERVER_SUITES) else repeated).append(item)
+    if repeated:
+        config.hook.pytest_deselected(items=repeated)
+        items[:] = keep
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _template_copies.close()
     if databases.ON_POSTGRES:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
+from hookhub.config import Settings
 from hookhub.store.database import Database
 from hookhub.store.integrations import (
     HISTORY,
@@ -80,9 +79,9 @@ ALL = {"a", "b", "c", "d"}
 
 
 @pytest.fixture
-async def db(tmp_path: Path, template_db: Path) -> AsyncIterator[Database]:
-    shutil.copy(template_db, tmp_path / "query.sqlite3")
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'query.sqlite3'}")
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    """The run's database (SQLite, or PostgreSQL on the PostgreSQL pass) with DOCS stored."""
+    database = Database(settings.effective_database_url)
     async with database.transaction() as conn:
         for doc in DOCS:
             await insert_integration(conn, doc)
@@ -372,6 +371,8 @@ async def test_permission_filter_cannot_be_widened(db: Database) -> None:
 
 
 async def test_regex_function_registered_on_every_connection(db: Database) -> None:
+    if db.is_postgresql:
+        pytest.skip("SQLite's RE2 function; PostgreSQL has its own `~`")
     async with db.transaction(write=False) as conn:
         result = await conn.exec_driver_sql(
             "SELECT hookhub_regexp('^a', 'i', 'Abc'), hookhub_regexp('x', '', NULL)"

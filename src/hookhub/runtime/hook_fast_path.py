@@ -191,7 +191,8 @@ async def _post_postgresql(
             event_user_id=outbox.subject_id(None, admitted.user),
             payload=pg_rows.EventPayload(pg_rows.EVENTS.encode("payload", payload)),
         )
-    # a room deleted since it was read: nothing was written, the general path answers
+    # the room was deleted, archived or made read-only, or the poster left it, since it was read:
+    # nothing was written, the general path answers
     return Posted(admitted.rate_headers) if written is not None else HandOver(admitted.rate_headers)
 
 

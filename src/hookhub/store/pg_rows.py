@@ -61,9 +61,9 @@ def _cast(table: Table, name: str, number: int) -> str:
 @lru_cache(maxsize=16)
 def _post_sql(message_columns: tuple[str, ...]) -> str:
     """The post statement for a message row with these columns. Parameters: $1 lm, $2
-    last_message, $3 updated_at, $4 room id, then the message's values, then the event's with
-    its payload in two parts around the room's new message count."""
-    first = 5
+    last_message, $3 updated_at, $4 room id, $5 the poster's id, then the message's values, then
+    the event's with its payload in two parts around the room's new message count."""
+    first = 6
     message_values = ", ".join(_cast(messages, name, first + i) for i, name in enumerate(message_columns))
     n = first + len(message_columns)
     event_values = [
@@ -78,7 +78,11 @@ def _post_sql(message_columns: tuple[str, ...]) -> str:
     return (
         "WITH room AS ("
         "UPDATE rooms SET msgs = msgs + 1, lm = $1, last_message = $2, updated_at = $3 "
-        "WHERE rooms.id = $4 RETURNING rooms.id, rooms.msgs"
+        # what the post was admitted on still holds when the row is locked (it may have changed
+        # since it was read): otherwise nothing is written and the general path decides
+        "WHERE rooms.id = $4 AND NOT rooms.archived AND NOT rooms.ro AND EXISTS "
+        "(SELECT 1 FROM subscriptions WHERE subscriptions.rid = $4 AND subscriptions.user_id = $5) "
+        "RETURNING rooms.id, rooms.msgs"
         f"), message AS (INSERT INTO messages ({columns}) SELECT {message_values} FROM room) "
         f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) SELECT {', '.join(event_values)} FROM room "
         "RETURNING events.id"
@@ -141,7 +145,8 @@ async def post_message(
 ) -> int | None:
     """`store.messages.insert_message`, `store.rooms.bump_message_count` and `store.events.append`
     of a `messageSent` event, as one statement that commits by itself. Returns the event's id, or
-    None (and writes nothing) when the room no longer exists."""
+    None (and writes nothing) when the room no longer exists, or has been archived or made
+    read-only, or the message's author has left it since it was read."""
     names = tuple(message)
     row = await conn.fetchrow(
         _post_sql(names),
@@ -149,6 +154,7 @@ async def post_message(
         ROOMS.encode("last_message", last_message),
         ROOMS.encode("updated_at", when),
         message["rid"],
+        message["u_id"],
         *(MESSAGES.encode(name, message[name]) for name in names),
         event_type,
         event_user_id,
