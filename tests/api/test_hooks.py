@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from hookhub.hub import Hub
 from hookhub.ids import iso, random_id
+from hookhub.runtime import incoming
 from hookhub.store import events, users
 from hookhub.store import integrations as store
 from hookhub.store.tables import hook_receipts, messages, subscriptions
@@ -71,6 +72,19 @@ def url_of(hook: dict[str, Any], *, legacy: bool = False) -> str:
     if legacy:
         return f"/hooks/{hook['_id']}/{hook['username']}/{hook['token']}"
     return f"/hooks/{hook['_id']}/{hook['token']}"
+
+
+def json_call(hook: dict[str, Any], body: Any) -> incoming.HookCall:
+    """A JSON POST to `hook`, for calling `incoming.execute` (the general path) directly."""
+    return incoming.HookCall(
+        integration_id=hook["_id"],
+        token=hook["token"],
+        method="POST",
+        url=url_of(hook),
+        client_ip="127.0.0.1",
+        content_type="application/json",
+        raw_body=httpx.Request("POST", "http://x", json=body).content,
+    )
 
 
 async def room_texts(rc: RC, room_id: str, family: str = "channels") -> list[str]:

@@ -27,7 +27,7 @@ from hookhub.store.rows import all_rows
 from hookhub.store.tables import messages
 from hookhub.store.tables import rooms as rooms_table
 from tests import databases
-from tests.api.test_hooks import make_hook, url_of
+from tests.api.test_hooks import json_call, make_hook, url_of
 from tests.conftest import assert_ok
 from tests.services.test_hook_cost import counting
 
@@ -156,15 +156,7 @@ async def test_the_fast_path_stores_what_the_general_path_stores(hub: Hub, http:
     with counting(hub) as general:
         assert_ok(await http.post(url_of(hook), json=body))
     assert general == []  # served by the fast path
-    call = incoming.HookCall(
-        integration_id=hook["_id"],
-        token=hook["token"],
-        method="POST",
-        url=url_of(hook),
-        client_ip="127.0.0.1",
-        content_type="application/json",
-        raw_body=httpx.Request("POST", "http://x", json=body).content,
-    )
+    call = json_call(hook, body)
     answer = await incoming.execute(hub, RateLimiter(), call, {})  # the general path, directly
     assert (answer.status, answer.body) == (200, {"success": True})
 

@@ -15,7 +15,7 @@ from hookhub.hub import Hub
 from hookhub.runtime import incoming
 from hookhub.runtime.rate_limit import RateLimiter
 from hookhub.store import events, rooms
-from tests.api.test_hooks import make_hook, url_of
+from tests.api.test_hooks import json_call, make_hook, url_of
 from tests.conftest import assert_ok
 
 # BEGIN, integration, user, room with the poster's membership, message INSERT, room counters
@@ -44,15 +44,7 @@ async def test_a_member_posting_costs_at_most_the_budget(hub: Hub, http: httpx.A
     take the fast path (tests/runtime/test_hook_fast_path.py), which runs no SQLAlchemy at all."""
     hook = await make_hook(hub)
     assert_ok(await http.post(url_of(hook), json={"text": "first: joins #general"}))
-    call = incoming.HookCall(
-        integration_id=hook["_id"],
-        token=hook["token"],
-        method="POST",
-        url=url_of(hook),
-        client_ip="127.0.0.1",
-        content_type="application/json",
-        raw_body=b'{"text": "second"}',
-    )
+    call = json_call(hook, {"text": "second"})
     with counting(hub) as statements:
         answer = await incoming.execute(hub, RateLimiter(), call, {})
     assert answer.status == 200

@@ -33,7 +33,7 @@ from hookhub.store.tables import messages as messages_table
 from hookhub.store.tables import rooms as rooms_table
 from hookhub.store.tables import subscriptions as subscriptions_table
 from tests import databases
-from tests.api.test_hooks import url_of
+from tests.api.test_hooks import json_call, url_of
 from tests.conftest import assert_ok
 from tests.runtime.test_hook_fast_path import member_hook
 from tests.services.test_hook_cost import counting
@@ -108,15 +108,7 @@ async def test_the_fast_path_writes_what_the_general_path_writes(hub: Hub, http:
         assert_ok(await http.post(url_of(hook), json=body))
     assert general == []  # served by the fast path
     after_fast = await room_row(hub, "GENERAL")
-    call = incoming.HookCall(
-        integration_id=hook["_id"],
-        token=hook["token"],
-        method="POST",
-        url=url_of(hook),
-        client_ip="127.0.0.1",
-        content_type="application/json",
-        raw_body=httpx.Request("POST", "http://x", json=body).content,
-    )
+    call = json_call(hook, body)
     with counting(hub) as general:
         answer = await incoming.execute(hub, RateLimiter(), call, {})  # the general path, directly
     assert (answer.status, answer.body) == (200, {"success": True})
