@@ -201,14 +201,32 @@ _WRK_LUA = """wrk.method = "POST"
 wrk.body = {body}
 wrk.headers["Content-Type"] = "application/json"
 """
+# Each request to the next of `paths`, in turn (per wrk thread).
+_WRK_LUA_PATHS = """
+paths = {{{paths}}}
+counter = 0
+request = function()
+    counter = counter + 1
+    return wrk.format(nil, paths[(counter % #paths) + 1])
+end
+"""
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
 def run_wrk(
-    url: str, connections: int, seconds: float, workdir: Path, timeout: float | None = None
+    url: str,
+    connections: int,
+    seconds: float,
+    workdir: Path,
+    timeout: float | None = None,
+    paths: list[str] | None = None,
 ) -> Result:
+    """wrk POSTing MESSAGE to `url`, or in turn to each of `paths` on `url`'s server."""
     lua = workdir / "post.lua"
-    lua.write_text(_WRK_LUA.format(body=orjson.dumps(orjson.dumps(MESSAGE).decode()).decode()))
+    script = _WRK_LUA.format(body=orjson.dumps(orjson.dumps(MESSAGE).decode()).decode())
+    if paths:
+        script += _WRK_LUA_PATHS.format(paths=", ".join(orjson.dumps(path).decode() for path in paths))
+    lua.write_text(script)
     threads = min(connections, 2)
     # wrk counts a request slower than its timeout (default 2 s) as an error
     wait = [f"--timeout={timeout:g}s"] if timeout is not None else []

@@ -5,7 +5,10 @@ For each worker count it creates a fresh database on the PostgreSQL server named
 role that may create databases), starts `hookhub serve --workers N` on it, and measures
 
 * **/hooks throughput**: a no-script incoming hook loaded at 32 connections for `--seconds`
-  (`wrk` when installed, else the asyncio load generator of `bench/hooks_throughput.py`);
+  (`wrk` when installed, else the asyncio load generator of `bench/hooks_throughput.py`), with
+  the share of the machine's CPU busy meanwhile; every post updates that one room's row;
+* **/hooks over 8 rooms** (with wrk): the same load spread over 8 hooks posting to 8 channels,
+  so posts do not queue for one room's row lock;
 * **outgoing deliveries/s**: `--messages` posts through that hook with one outgoing integration
   pointing at the loopback receiver of `bench/outgoing.py`, divided by the time from the first
   post to the last arrival;
@@ -28,6 +31,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import hooks_throughput as incoming
@@ -67,10 +72,48 @@ def drop_database(name: str) -> None:
     asyncio.run(_admin([f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)']))
 
 
+ROOMS = 8
+
+
+def cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine so far (Linux /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total else 0.0
+
+
+@contextmanager
+def logged_in(base: str) -> Iterator[httpx.Client]:
+    """A client of `base` logged in as the benchmark admin."""
+    with httpx.Client(base_url=base, trust_env=False, timeout=30.0) as client:
+        r = client.post("/api/v1/login", json={"user": ADMIN_USERNAME, "password": ADMIN_PASS})
+        r.raise_for_status()
+        data = r.json()["data"]
+        client.headers.update({"X-User-Id": data["userId"], "X-Auth-Token": data["authToken"]})
+        yield client
+
+
+def spread_hooks(client: httpx.Client, rooms: int) -> list[str]:
+    """`rooms` channels with a no-script hook each; the hooks' paths."""
+    paths = []
+    for n in range(rooms):
+        r = client.post("/api/v1/channels.create", json={"name": f"bench-spread-{n}"})
+        r.raise_for_status()
+        hook = incoming.create_hook(client, f"bench spread {n}", channel=f"#bench-spread-{n}")
+        paths.append(f"/hooks/{hook['_id']}/{hook['token']}")
+    return paths
+
+
 def run(
     workers: int, seconds: float, messages: int, loader: str, workdir: Path
-) -> tuple[incoming.Result, float]:
-    """(/hooks at 32 connections, outgoing deliveries/s) with `workers` processes."""
+) -> tuple[incoming.Result, float, incoming.Result | None, float]:
+    """(/hooks to one room at 32 connections, the machine's busy share during it, /hooks over
+    ROOMS rooms, outgoing deliveries/s) with `workers` processes (the spread figure needs wrk)."""
     name = f"hookhub_bench_scale_{workers}"
     url = fresh_database(name)
     port, receiver_port = free_port(), free_port()
@@ -95,22 +138,30 @@ def run(
         wait_ready(rproc, f"{receiver}/stats", workdir / "receiver.log")
         wait_ready(hproc, f"{base}/api/info", log)
         time.sleep(1.0)  # every worker up, not only the first that answered
-        with httpx.Client(base_url=base, trust_env=False, timeout=30.0) as client:
-            r = client.post("/api/v1/login", json={"user": ADMIN_USERNAME, "password": ADMIN_PASS})
-            r.raise_for_status()
-            data = r.json()["data"]
-            client.headers.update({"X-User-Id": data["userId"], "X-Auth-Token": data["authToken"]})
+        with logged_in(base) as client:
             plain = incoming.create_hook(client, "bench plain")
         plain_url = f"{base}/hooks/{plain['_id']}/{plain['token']}"
         incoming.measure(loader, plain_url, 8, 2.0, workdir)  # warm-up
         # past wrk's 2 s default a slow answer would count as a failure, not as latency
+        cpu_before = cpu_times()
         hooks = incoming.measure(loader, plain_url, 32, seconds, workdir, timeout=30)
+        hooks_cpu = busy_share(cpu_before, cpu_times())
         if hooks.errors:
             raise SystemExit(f"{workers} workers: {hooks.errors} failed hook requests\n{log.read_text()}")
+        spread = None
+        if loader == "wrk":
+            with logged_in(base) as client:
+                paths = spread_hooks(client, ROOMS)
+            incoming.run_wrk(base, 8, 2.0, workdir, timeout=30, paths=paths)  # warm-up: joins each room
+            spread = incoming.run_wrk(base, 32, seconds, workdir, timeout=30, paths=paths)
+            if spread.errors:
+                raise SystemExit(
+                    f"{workers} workers: {spread.errors} failed hook requests\n{log.read_text()}"
+                )
         # from here on one outgoing integration fires on every message
         hook_url = outgoing.setup(base, receiver, 1)
         rate, _ = outgoing.throughput(receiver, hook_url, messages, 1)
-        return hooks, rate
+        return hooks, hooks_cpu, spread, rate
     finally:
         stop(hproc)
         stop(rproc)
@@ -143,15 +194,22 @@ def main() -> None:
         finally:
             stop(bare)
         print(f"baseline: bare Starlette + SQLite insert, c=32: {baseline.rps:.0f} req/s", flush=True)
-        first: tuple[float, float] | None = None
+        first: tuple[float, float, float] | None = None
         for workers in args.workers:
-            hooks, deliveries = run(workers, args.seconds, args.messages, loader, workdir)
-            first = first or (hooks.rps, deliveries)
+            hooks, hooks_cpu, spread, deliveries = run(workers, args.seconds, args.messages, loader, workdir)
+            first = first or (hooks.rps, spread.rps if spread else 0.0, deliveries)
+            spread_text = (
+                f" /hooks over {ROOMS} rooms {spread.rps:.0f} req/s (p50 {spread.p50_ms:.0f} ms,"
+                f" p99 {spread.p99_ms:.0f} ms; x{spread.rps / first[1]:.2f});"
+                if spread
+                else ""
+            )
             print(
-                f"{workers} worker(s) on PostgreSQL: /hooks {hooks.rps:.0f} req/s at c=32"
+                f"{workers} worker(s) on PostgreSQL: /hooks to one room {hooks.rps:.0f} req/s at c=32"
                 f" (p50 {hooks.p50_ms:.0f} ms, p99 {hooks.p99_ms:.0f} ms;"
-                f" {hooks.rps / baseline.rps:.0%} of the baseline, x{hooks.rps / first[0]:.2f});"
-                f" outgoing {deliveries:.0f} deliveries/s (x{deliveries / first[1]:.2f})",
+                f" {hooks.rps / baseline.rps:.0%} of the baseline, x{hooks.rps / first[0]:.2f};"
+                f" CPU {hooks_cpu:.0%} busy);"
+                f"{spread_text} outgoing {deliveries:.0f} deliveries/s (x{deliveries / first[2]:.2f})",
                 flush=True,
             )
 

@@ -66,9 +66,15 @@ async def mark_events_processed(conn: AsyncConnection, ids: Sequence[int], now: 
 
 async def mark_all_processed(conn: AsyncConnection, now: datetime) -> int:
     """Stamp every unconsumed event as consumed in one statement (nothing listens to them: no
-    payload is read); returns how many."""
-    stmt = update(events).where(events.c.processed_at.is_(None)).values(processed_at=now)
-    return int((await conn.execute(stmt)).rowcount or 0)
+    payload is read); returns how many. On PostgreSQL the events another process is stamping at
+    the same moment are skipped, not waited for: they are being stamped."""
+    unstamped = events.c.processed_at.is_(None)
+    if conn.dialect.name == "postgresql":
+        free = select(events.c.id).where(unstamped).with_for_update(skip_locked=True)
+        stmt = update(events).where(events.c.id.in_(free.scalar_subquery()), unstamped)
+    else:
+        stmt = update(events).where(unstamped)
+    return int((await conn.execute(stmt.values(processed_at=now))).rowcount or 0)
 
 
 async def prune_processed(conn: AsyncConnection, older_than: datetime, *, batch: int) -> int:
