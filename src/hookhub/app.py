@@ -12,7 +12,21 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hookhub import __version__
-from hookhub.api import auth, channels, chat, errors, groups, im, info, permissions, roles, rooms, users
+from hookhub.api import (
+    admin_ui,
+    auth,
+    channels,
+    chat,
+    errors,
+    groups,
+    im,
+    info,
+    integration_dry_run,
+    permissions,
+    roles,
+    rooms,
+    users,
+)
 from hookhub.api.hooks import HooksGateway
 from hookhub.api.hooks import router as hooks_router
 from hookhub.api.integration_history import router as integration_history_router
@@ -36,7 +50,9 @@ ROUTERS = (
     integration_listing_router,
     integration_history_router,
     integrations_router,
+    integration_dry_run.router,
     hooks_router,
+    admin_ui.router,
 )
 
 
