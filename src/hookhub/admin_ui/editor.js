@@ -213,6 +213,11 @@
     });
     sample.value = JSON.stringify(SAMPLES[kind], null, 2);
     const run = el("button", { type: "button", class: "hh-button", text: "Run script" });
+    // an outgoing integration's deliveries are recorded: one can be the sample
+    const recorded =
+      kind === "outgoing" && integrationId
+        ? el("button", { type: "button", class: "hh-button", text: "Use the latest recorded request" })
+        : null;
     const problem = el("p", { id: `${prefix}-sample-error`, class: "hh-tryit-problem", role: "alert" });
     const output = el("div", {
       class: "hh-tryit-output",
@@ -228,7 +233,7 @@
       }),
       el("label", { for: sample.id, text: "Sample request (JSON)" }),
       sample,
-      el("div", { class: "hh-actions" }, [run]),
+      el("div", { class: "hh-actions" }, recorded ? [run, recorded] : [run]),
       problem,
       el("h3", { id: `${prefix}-result`, text: "Result" }),
       output,
@@ -333,6 +338,24 @@
       }
     }
     run.addEventListener("click", runScript);
+
+    async function useRecorded() {
+      problem.textContent = "";
+      try {
+        const data = await Hookhub.api.get("integrations.history", { id: integrationId, count: 1, offset: 0 });
+        const latest = data.history && data.history[0];
+        if (!latest || !latest.data) {
+          problem.textContent = "No delivery has been recorded for this integration yet.";
+          return;
+        }
+        sample.value = JSON.stringify({ event: latest.event, ...latest.data }, null, 2);
+        sample.removeAttribute("aria-invalid");
+        sample.focus();
+      } catch (error) {
+        problem.textContent = error && error.message ? error.message : String(error);
+      }
+    }
+    if (recorded) recorded.addEventListener("click", useRecorded);
 
     // A compile error without a position (a stored scriptError): a silent dry run of the same
     // script tells the line. Shown only if nothing changed meanwhile.
