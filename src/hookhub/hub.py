@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     from hookhub.runtime.sandbox import Sandbox
 
 
+DRY_RUN_CONCURRENCY = 2
+
+
 class Hub:
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.settings = settings
@@ -30,6 +34,9 @@ class Hub:
         self._sandbox: Sandbox | None = None
         self._egress: EgressClient | None = None
         self._commit_listeners: list[Callable[[], None]] = []
+        # Each script dry run (services.integrations.dry_run) starts a sandbox of its own: at most
+        # this many at once, so a burst of them queues instead of filling memory with isolates.
+        self.dry_run_slots = asyncio.Semaphore(DRY_RUN_CONCURRENCY)
 
     @property
     def sandbox(self) -> Sandbox:

@@ -3,6 +3,7 @@ against a sample, nothing is posted or sent."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -279,3 +280,32 @@ async def test_body_not_an_object(admin: RC, http: httpx.AsyncClient) -> None:
 )
 def test_syntax_error_position(text: str, source: str, expected: tuple[int | None, int | None]) -> None:
     assert syntax_error_position(text, source) == expected
+
+
+async def test_at_most_two_dry_runs_hold_a_sandbox_at_once(
+    hub: Hub, admin: RC, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each dry run starts a sandbox of its own: a burst queues for the hub's slots."""
+    from hookhub.hub import DRY_RUN_CONCURRENCY
+    from hookhub.runtime.sandbox import Sandbox
+    from hookhub.services.integrations import dry_run
+
+    alive: list[int] = [0]
+    most: list[int] = [0]
+
+    class Counted(Sandbox):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            alive[0] += 1
+            most[0] = max(most[0], alive[0])
+
+        async def close(self) -> None:
+            alive[0] -= 1
+            await super().close()
+
+    monkeypatch.setattr(dry_run, "Sandbox", Counted)
+    script = returning("{content: {text: 'x'}}")
+    answers = await asyncio.gather(*(dry(admin, type=IN, script=script) for _ in range(6)))
+    assert all(a["status"] == "ok" for a in answers)
+    assert most[0] == DRY_RUN_CONCURRENCY == 2
+    assert alive[0] == 0

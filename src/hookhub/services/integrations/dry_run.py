@@ -362,20 +362,21 @@ async def dry_run(hub: Hub, caller: Row, wanted: DryRun) -> dict[str, Any]:
         "script": source,
         "scriptCompiled": compiled.code,
     }
-    # fetch=None: scripts' fetch rejects, so a dry run sends nothing anywhere
-    sandbox = Sandbox(replace_workers(hub))
-    try:
-        if incoming:
-            request = _incoming_request(hub, document, poster, wanted.sample)
-            result = await process_incoming_request(sandbox, integration, request)
-            outcome = result.outcome or ScriptOutcome("disabled")
-            answer = {**_answer(outcome), "outcome": _incoming_outcome(result)}
-        else:
-            request = _outgoing_request(hub, document, caller, wanted.sample)
-            outcome = await sandbox.call(integration, PREPARE_METHOD, {"request": request})
-            answer = _answer(outcome)
-    finally:
-        await sandbox.close()
+    async with hub.dry_run_slots:
+        # fetch=None: scripts' fetch rejects, so a dry run sends nothing anywhere
+        sandbox = Sandbox(replace_workers(hub))
+        try:
+            if incoming:
+                request = _incoming_request(hub, document, poster, wanted.sample)
+                result = await process_incoming_request(sandbox, integration, request)
+                outcome = result.outcome or ScriptOutcome("disabled")
+                answer = {**_answer(outcome), "outcome": _incoming_outcome(result)}
+            else:
+                request = _outgoing_request(hub, document, caller, wanted.sample)
+                outcome = await sandbox.call(integration, PREPARE_METHOD, {"request": request})
+                answer = _answer(outcome)
+        finally:
+            await sandbox.close()
     if outcome.status == "compile_error":
         # it parses but does not load (no `class Script`, the constructor threw, ...)
         # V8's text may start with the shim's position ("<anonymous>:368: "), not the user's
