@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import ADMIN_PASS, ADMIN_USERNAME, OUTGOING_ENV, Server, serving
@@ -38,7 +39,7 @@ CHROMIUM_ARGS = [
 # Playwright waits this long for an element or a page by default (ms): generous for slow CI.
 TIMEOUT_MS = 15_000
 
-__all__ = ["ADMIN_PASS", "ADMIN_USERNAME", "shoot"]
+__all__ = ["ADMIN_PASS", "ADMIN_USERNAME", "open_page", "shoot"]
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +86,29 @@ def page(browser: Any, ui_server: Server) -> Iterator[Any]:
         context.close()
     # an uncaught script error is a defect even when the test's assertions passed
     assert console_errors == [], console_errors
+
+
+@pytest.fixture(scope="module")
+def rest(ui_server: Server) -> Iterator[httpx.Client]:
+    """An admin REST client of the UI server (X-User-Id / X-Auth-Token headers set)."""
+    with httpx.Client(base_url=ui_server.base_url + "/api/v1/", timeout=10.0, trust_env=False) as client:
+        r = client.post("login", json={"user": ADMIN_USERNAME, "password": ADMIN_PASS})
+        assert r.status_code == 200, r.text
+        data = r.json()["data"]
+        client.headers.update({"X-User-Id": data["userId"], "X-Auth-Token": data["authToken"]})
+        yield client
+
+
+def open_page(page: Any, rest: httpx.Client, route: str) -> None:
+    """Open `/admin/#<route>` logged in as the admin (the REST session put where api.js reads it)."""
+    session = {
+        "userId": rest.headers["X-User-Id"],
+        "authToken": rest.headers["X-Auth-Token"],
+        "username": ADMIN_USERNAME,
+    }
+    page.goto("/admin/")
+    page.evaluate("s => sessionStorage.setItem('hookhub.session', JSON.stringify(s))", session)
+    page.goto(f"/admin/#{route}")
 
 
 def shoot(page: Any, request: pytest.FixtureRequest, label: str) -> None:

@@ -5,41 +5,18 @@ sends the request again, and "Clear history" asks first (Cancel keeps, Clear emp
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
-from tests.e2e.conftest import Server
 from tests.e2e.receiver import Answer, Receiver
-from tests.ui.conftest import ADMIN_PASS, ADMIN_USERNAME, shoot
+from tests.ui.conftest import open_page, shoot
 
 DASH = "\N{EN DASH}"  # the summary says "Attempts 1<en dash>25 of 27"
-
-
-@pytest.fixture(scope="module")
-def rest(ui_server: Server) -> Iterator[httpx.Client]:
-    """An admin REST client of the UI server (X-User-Id / X-Auth-Token headers set)."""
-    with httpx.Client(base_url=ui_server.base_url + "/api/v1/", timeout=10.0, trust_env=False) as client:
-        r = client.post("login", json={"user": ADMIN_USERNAME, "password": ADMIN_PASS})
-        assert r.status_code == 200, r.text
-        data = r.json()["data"]
-        client.headers.update({"X-User-Id": data["userId"], "X-Auth-Token": data["authToken"]})
-        yield client
-
-
-def open_page(page: Any, rest: httpx.Client, route: str) -> None:
-    """Open `/admin/#<route>` logged in as the admin (the REST session put where api.js reads it)."""
-    session = {
-        "userId": rest.headers["X-User-Id"],
-        "authToken": rest.headers["X-Auth-Token"],
-        "username": ADMIN_USERNAME,
-    }
-    page.goto("/admin/")
-    page.evaluate("s => sessionStorage.setItem('hookhub.session', JSON.stringify(s))", session)
-    page.goto(f"/admin/#{route}")
 
 
 def create_outgoing(rest: httpx.Client, name: str, url: str, trigger: str) -> dict[str, Any]:
@@ -218,7 +195,7 @@ def test_try_it_can_replay_a_recorded_delivery_through_the_script(
     open_page(page, rest, f"/integrations/{integration['_id']}")
     page.get_by_role("button", name="Use the latest recorded request").click()
     sample = page.get_by_label("Sample request (JSON)")
-    assert "rectrigger from the record" in sample.input_value()
+    expect(sample).to_have_value(re.compile("rectrigger from the record"))  # waits for the fetch
     page.get_by_role("button", name="Run script").click()
     result = page.get_by_role("status").filter(has_text='"seen": "rectrigger from the record"')
     result.wait_for()

@@ -7,14 +7,12 @@ leaves)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server
-from tests.ui.conftest import ADMIN_PASS, ADMIN_USERNAME, shoot
+from tests.ui.conftest import open_page, shoot
 
 # The syntax error is on line 3: a ";" inside the object literal, column 37.
 BROKEN_SCRIPT = """class Script {
@@ -31,29 +29,6 @@ GOOD_SCRIPT = (
     "  }\n"
     "}\n"
 )
-
-
-@pytest.fixture(scope="module")
-def rest(ui_server: Server) -> Iterator[httpx.Client]:
-    """An admin REST client of the UI server (X-User-Id / X-Auth-Token headers set)."""
-    with httpx.Client(base_url=ui_server.base_url + "/api/v1/", timeout=10.0, trust_env=False) as client:
-        r = client.post("login", json={"user": ADMIN_USERNAME, "password": ADMIN_PASS})
-        assert r.status_code == 200, r.text
-        data = r.json()["data"]
-        client.headers.update({"X-User-Id": data["userId"], "X-Auth-Token": data["authToken"]})
-        yield client
-
-
-def open_page(page: Any, rest: httpx.Client, route: str) -> None:
-    """Open `/admin/#<route>` logged in as the admin (the REST session put where api.js reads it)."""
-    session = {
-        "userId": rest.headers["X-User-Id"],
-        "authToken": rest.headers["X-Auth-Token"],
-        "username": ADMIN_USERNAME,
-    }
-    page.goto("/admin/")
-    page.evaluate("s => sessionStorage.setItem('hookhub.session', JSON.stringify(s))", session)
-    page.goto(f"/admin/#{route}")
 
 
 def create_incoming(rest: httpx.Client, name: str, script: str) -> dict[str, Any]:

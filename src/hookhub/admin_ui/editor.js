@@ -6,20 +6,7 @@
 (function () {
   const Hookhub = (window.Hookhub = window.Hookhub || {});
 
-  // el("p", {class: "x", text: "hello", hidden: true}, [children...])
-  function el(tag, attrs, children) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(attrs || {})) {
-      if (value === undefined || value === null || value === false) continue;
-      if (name === "text") node.textContent = value;
-      else if (name === "class") node.className = value;
-      else node.setAttribute(name, value === true ? "" : String(value));
-    }
-    for (const child of children || []) {
-      if (child !== null && child !== undefined) node.append(child);
-    }
-    return node;
-  }
+  const el = Hookhub.dom.el;
 
   const positiveInt = (value) => {
     const n = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;

@@ -7,19 +7,7 @@
   const PAGE_SIZE = 25;
   const REFRESH_MS = 2000;
 
-  function el(tag, attrs, children) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(attrs || {})) {
-      if (value === undefined || value === null || value === false) continue;
-      if (name === "text") node.textContent = value;
-      else if (name === "class") node.className = value;
-      else node.setAttribute(name, value === true ? "" : String(value));
-    }
-    for (const child of children || []) {
-      if (child !== null && child !== undefined) node.append(child);
-    }
-    return node;
-  }
+  const el = Hookhub.dom.el;
 
   const pretty = (value) => (typeof value === "string" ? value : JSON.stringify(value, null, 2));
 
