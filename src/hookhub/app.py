@@ -25,6 +25,7 @@ from hookhub.api import (
     permissions,
     roles,
     rooms,
+    teams,
     users,
 )
 from hookhub.api.hooks import HooksGateway
@@ -45,6 +46,7 @@ ROUTERS = (
     im.router,
     chat.router,
     rooms.router,
+    teams.router,
     permissions.router,
     roles.router,
     integration_listing_router,

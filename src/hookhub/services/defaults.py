@@ -29,6 +29,22 @@ ROOM_SCOPED_ROLES = frozenset(r.id for r in DEFAULT_ROLES if r.scope == "Subscri
 
 # Applied on every start only for permissions that do not exist yet: admins' edits persist.
 DEFAULT_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    # teams (teams.md §5); owner and moderator are roles on the team's main room
+    "create-team": ("admin", "user"),
+    "delete-team": ("admin", "owner"),
+    "convert-team": ("admin", "owner"),
+    "edit-team": ("admin", "owner"),
+    "add-team-member": ("admin", "owner", "moderator"),
+    "edit-team-member": ("admin", "owner", "moderator"),
+    "move-room-to-team": ("admin", "owner", "moderator"),
+    "create-team-channel": ("admin", "owner", "moderator"),
+    "create-team-group": ("admin", "owner", "moderator"),
+    "delete-team-channel": ("admin", "owner", "moderator"),
+    "delete-team-group": ("admin", "owner", "moderator"),
+    "edit-team-channel": ("admin", "owner", "moderator"),
+    "remove-team-channel": ("admin", "owner", "moderator"),
+    "view-all-team-channels": ("admin", "owner"),
+    "view-all-teams": ("admin",),
     "access-permissions": ("admin",),
     "add-user-to-joined-room": ("admin", "owner", "moderator"),
     "add-user-to-any-c-room": ("admin",),
@@ -90,6 +106,5 @@ DEFAULT_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "get-server-info": ("admin",),
     "add-all-to-room": ("admin",),
     "logout-other-user": ("admin",),
-    "create-team": ("admin", "user"),
     "bypass-time-limit-edit-and-delete": ("bot", "app"),
 }

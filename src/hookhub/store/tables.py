@@ -85,6 +85,8 @@ rooms = Table(
     Column("join_code", String(255), nullable=True),
     Column("team_id", ID, nullable=True, index=True),
     Column("team_main", Boolean, nullable=False, default=False),
+    # `teamDefault`: a team room members join automatically (absent until teams.updateRoom sets it)
+    Column("team_default", Boolean, nullable=True),
     Column("uids", JSONText, nullable=True),
     Column("usernames", JSONText, nullable=True),
     Column("lm", UTCDateTime, nullable=True),
@@ -120,6 +122,38 @@ subscriptions = Table(
     Column("ls", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("rid", "user_id"),
+)
+
+# Teams (issue #9, teams.md §1): a team owns a main room (`rooms.team_id` + `team_main`) and child
+# rooms (`rooms.team_id`); membership is one row per user, kept in step with the main room's
+# subscriptions by services.teams.
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(255), nullable=False),
+    # lower-cased name: team names are unique regardless of case
+    Column("name_lower", String(255), nullable=False, unique=True),
+    Column("type", Integer, nullable=False),  # 0 public, 1 private
+    Column("room_id", ID, nullable=False),
+    Column("created_by_id", ID, nullable=False),
+    Column("created_by_username", String(255), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+team_members = Table(
+    "team_members",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("team_id", ID, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("roles", JSONText, nullable=True),  # absent for plain members
+    Column("created_by_id", ID, nullable=False),
+    Column("created_by_username", String(255), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("team_id", "user_id"),
 )
 
 messages = Table(
