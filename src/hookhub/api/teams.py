@@ -14,7 +14,7 @@ from starlette.responses import Response
 from hookhub.api.deps import CallerDep, HubDep, PageDep
 from hookhub.api.envelope import ok
 from hookhub.api.routing import make_router
-from hookhub.services import teams
+from hookhub.services import room_admin, team_rooms, teams
 from hookhub.services.errors import Failure, MeteorError
 
 router = make_router("teams")
@@ -207,3 +207,164 @@ async def delete(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=N
     async with hub.tx() as ctx:
         await teams.delete(ctx, caller.user, ref)
     return ok()
+
+
+# -- the team's rooms ------------------------------------------------------------------------------
+
+
+@router.post("/api/v1/teams.addRooms", summary="Move rooms into a team")
+async def add_rooms(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
+    data = _object(body)
+    ref = _ref(data)
+    room_ids = data.get("rooms")
+    if not isinstance(room_ids, list) or not all(isinstance(r, str) for r in room_ids):
+        raise _match_error("Expected array of strings in field rooms")
+    async with hub.tx() as ctx:
+        docs = await team_rooms.add_rooms(ctx, caller.user, ref, room_ids)
+    return ok({"rooms": docs})
+
+
+@router.post("/api/v1/teams.removeRoom", summary="Take a room out of a team")
+async def remove_room(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
+    data = _object(body)
+    ref = _ref(data)
+    room_id = data.get("roomId")
+    if not isinstance(room_id, str) or not room_id:
+        raise _invalid("must have required property 'roomId'")
+    async with hub.tx() as ctx:
+        doc = await team_rooms.remove_room(ctx, caller.user, ref, room_id)
+    return ok({"room": doc})
+
+
+@router.post("/api/v1/teams.updateRoom", summary="Make a team room a default room, or not")
+async def update_room(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
+    data = _object(body)
+    room_id, is_default = data.get("roomId"), data.get("isDefault")
+    if not isinstance(room_id, str):
+        raise _match_error(
+            "Expected string, got " + ("undefined" if room_id is None else type(room_id).__name__)
+        )
+    if not isinstance(is_default, bool):
+        raise _match_error("Expected boolean in field isDefault")
+    async with hub.tx() as ctx:
+        doc = await team_rooms.update_room(ctx, caller.user, room_id, is_default)
+    return ok({"room": doc})
+
+
+@router.get("/api/v1/teams.listRooms", summary="A page of a team's rooms")
+async def list_rooms(
+    hub: HubDep,
+    caller: CallerDep,
+    page: PageDep,
+    teamId: str | None = None,
+    teamName: str | None = None,
+    filter: str | None = None,
+    type: str | None = None,
+) -> Response:
+    async with hub.tx(write=False) as ctx:
+        docs, total = await team_rooms.list_rooms(
+            ctx,
+            caller.user,
+            teams.TeamRef(teamId or None, teamName or None),
+            name_filter=filter or None,
+            auto_join=type == "autoJoin",
+            offset=page.offset,
+            count=page.count,
+        )
+    return ok({"rooms": docs, "total": total, "count": len(docs), "offset": page.offset})
+
+
+@router.get("/api/v1/teams.listRoomsOfUser", summary="A team's rooms a user belongs to")
+async def list_rooms_of_user(
+    hub: HubDep,
+    caller: CallerDep,
+    page: PageDep,
+    teamId: str | None = None,
+    teamName: str | None = None,
+    userId: str | None = None,
+    canUserDelete: str | None = None,
+) -> Response:
+    if not userId:
+        raise _match_error("Expected string, got undefined")
+    async with hub.tx(write=False) as ctx:
+        docs, total = await team_rooms.list_rooms_of_user(
+            ctx,
+            caller.user,
+            teams.TeamRef(teamId or None, teamName or None),
+            userId,
+            can_user_delete=canUserDelete == "true",
+            offset=page.offset,
+            count=page.count,
+        )
+    # Rocket.Chat answers offset 0 whatever was asked (teams.md §2.2)
+    return ok({"rooms": docs, "total": total, "count": len(docs), "offset": 0})
+
+
+@router.post("/api/v1/teams.update", summary="Rename a team or change its type")
+async def update(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
+    data = _object(body)
+    ref = _ref(data)
+    changes = data.get("data")
+    if not isinstance(changes, dict) or not changes:
+        raise _invalid("must have required property 'data'")
+    unknown = set(changes) - {"name", "type"}
+    if unknown:
+        raise _invalid("data must NOT have additional properties")
+    name, team_type = changes.get("name"), changes.get("type")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise _invalid("data/name must be string")
+    if team_type is not None and (
+        team_type not in (teams.PUBLIC, teams.PRIVATE) or isinstance(team_type, bool)
+    ):
+        raise _invalid("data/type must be equal to one of the allowed values")
+    async with hub.tx() as ctx:
+        await team_rooms.update_team(ctx, caller.user, ref, name, team_type)
+    return ok()
+
+
+@router.get("/api/v1/teams.autocomplete", summary="Teams whose name starts with a text")
+async def autocomplete(hub: HubDep, caller: CallerDep, name: str | None = None) -> Response:
+    if name is None:
+        raise _match_error("Expected string, got undefined")
+    async with hub.tx(write=False) as ctx:
+        found = await team_rooms.autocomplete(ctx, caller.user, name)
+    return ok({"teams": found})
+
+
+@router.post("/api/v1/teams.convertToChannel", summary="Turn a team back into a channel")
+async def convert_to_channel(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
+    data = _object(body)
+    ref = _ref(data)
+    remove = data.get("roomsToRemove") or []
+    if not isinstance(remove, list) or not all(isinstance(r, str) for r in remove):
+        raise _invalid("roomsToRemove must be array")
+    async with hub.tx() as ctx:
+        await team_rooms.convert_to_channel(ctx, caller.user, ref, remove)
+    return ok()
+
+
+# -- rooms into teams ----------------------------------------------------------------------------
+
+
+@router.post("/api/v1/channels.convertToTeam", summary="Turn a public channel into a team")
+async def channel_to_team(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
+    data = _object(body)
+    async with hub.tx() as ctx:
+        room = await room_admin.lookup(
+            ctx, room_admin.CHANNELS, caller.user, data.get("channelId"), data.get("channelName")
+        )
+        team = await team_rooms.convert_room(ctx, caller.user, room)
+        doc = teams.team_doc(team)
+    return ok({"team": doc})
+
+
+@router.post("/api/v1/groups.convertToTeam", summary="Turn a private group into a team")
+async def group_to_team(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
+    data = _object(body)
+    async with hub.tx() as ctx:
+        room = await room_admin.lookup(
+            ctx, room_admin.GROUPS, caller.user, data.get("roomId"), data.get("roomName")
+        )
+        team = await team_rooms.convert_room(ctx, caller.user, room)
+        doc = teams.team_doc(team)
+    return ok({"team": doc})

@@ -145,6 +145,8 @@ def room_doc(row: Row) -> dict[str, Any]:
         doc["teamId"] = row["team_id"]
     if row["team_main"]:
         doc["teamMain"] = True
+    if row.get("team_default") is not None:
+        doc["teamDefault"] = row["team_default"]
     if row["uids"] is not None:
         doc["uids"] = row["uids"]
     if row["usernames"] is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hookhub.services.context import Ctx
-from hookhub.store import rooms
+from hookhub.store import rooms, teams
 from hookhub.store.rows import Row
 
 
@@ -12,8 +12,10 @@ async def is_member(ctx: Ctx, room_id: str, user_id: str) -> bool:
 
 
 async def can_access_room(ctx: Ctx, room: Row, user: Row, *, member: bool | None = None) -> bool:
-    """Public channels: anyone holding `view-c-room`, and members. Private groups and direct
-    messages: members only.
+    """Rocket.Chat's `canAccessRoom` (teams.md §4): room members; for a public channel also
+    anyone holding `view-c-room`, except that a public channel of a private team is open to
+    that team's members only, administrators included. Private groups and direct messages:
+    members only.
 
     `member` is the membership when the caller has just looked it up in this transaction (the
     hook hot path does, while auto-joining): the subscription is not read a second time."""
@@ -21,6 +23,11 @@ async def can_access_room(ctx: Ctx, room: Row, user: Row, *, member: bool | None
         member = await is_member(ctx, room["id"], user["id"])
     if member:
         return True
-    if room["t"] == "c":
-        return await ctx.can(user, "view-c-room")
-    return False
+    if room["t"] != "c":
+        return False
+    team_id = room.get("team_id")
+    if team_id:
+        team = await teams.get_team(ctx.conn, str(team_id))
+        if team is not None and team["type"] == teams.PRIVATE:
+            return await teams.get_member(ctx.conn, team["id"], str(user["id"])) is not None
+    return await ctx.can(user, "view-c-room")

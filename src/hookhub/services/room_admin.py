@@ -31,6 +31,7 @@ from hookhub.services.rooms import (
     remove_member,
 )
 from hookhub.store import messages, rooms, users
+from hookhub.store import teams as team_store
 from hookhub.store.rows import Row
 from hookhub.store.tables import users as users_table
 
@@ -651,8 +652,42 @@ def date_param(raw: str | None, name: str) -> datetime | None:
 
 # -- creation -------------------------------------------------------------------------------------
 
+
 # Fields of the room document `extraData` may not overwrite: identity, counters and the flags
 # that have their own columns or endpoints.
+async def _create_in_team(
+    ctx: Ctx,
+    family: Family,
+    owner: Row,
+    name: str | None,
+    team_id: str,
+    *,
+    members: Sequence[str] | None,
+    read_only: bool,
+    exclude_self: bool,
+) -> Row:
+    """A room of a team: `create-team-channel` / `create-team-group` in the team's main room
+    instead of `create-c` / `create-p`; the creator owns the room but does not join the team."""
+    team = await team_store.get_team(ctx.conn, team_id)
+    if team is None:
+        raise MeteorError('The "teamId" param provided does not match any team', "error-team-not-found")
+    permission = "create-team-channel" if family.t == "c" else "create-team-group"
+    if not await ctx.can(owner, permission, team["room_id"]):
+        if family.t == "c":
+            raise Forbidden()
+        raise MeteorError("Not allowed", "error-not-allowed", {"method": "createPrivateGroup"})
+    if not name:
+        raise Failure('Param "name" is required' if family.t == "c" else 'Body param "name" is required')
+    room = await create_room(
+        ctx, owner, family.t, name, members=members or (), read_only=read_only, exclude_self=exclude_self
+    )
+    await rooms.update_room(ctx.conn, room["id"], {"team_id": team["id"]})
+    main = await rooms.get_room(ctx.conn, team["room_id"])
+    if family.t == "c" and main is not None:
+        await insert_system_message(ctx, main, "user-added-room-to-team", actor=owner, text=name)
+    return dict(room, team_id=team["id"])
+
+
 _RESERVED_EXTRA = frozenset(
     {
         "_id",
@@ -693,7 +728,13 @@ async def create(
     extra_data: dict[str, Any] | None,
 ) -> Row:
     """`channels.create` / `groups.create` (core-api.md §5.5): the families check permission
-    and name in opposite orders and refuse with different envelopes."""
+    and name in opposite orders and refuse with different envelopes. With `extraData.teamId`
+    the room is created inside that team, under the team's own permissions (teams.md §3)."""
+    team_id = (extra_data or {}).get("teamId")
+    if isinstance(team_id, str) and team_id:
+        return await _create_in_team(
+            ctx, family, owner, name, team_id, members=members, read_only=read_only, exclude_self=exclude_self
+        )
     if family.t == "c":
         if not await ctx.can(owner, "create-c"):
             raise Forbidden()

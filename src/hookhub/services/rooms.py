@@ -13,7 +13,7 @@ from hookhub.services.context import Ctx
 from hookhub.services.errors import Failure, MeteorError
 from hookhub.services.messages import insert_system_message
 from hookhub.services.room_access import can_access_room
-from hookhub.store import rooms, users
+from hookhub.store import rooms, teams, users
 from hookhub.store.rows import Row
 
 RoomType = Literal["c", "p"]
@@ -235,7 +235,30 @@ async def add_member(ctx: Ctx, room: Row, user: Row, *, inviter: Row | None = No
     else:
         await insert_system_message(ctx, room, "au", actor=inviter, text=user["username"] or "")
     await outbox.record(ctx, outbox.ROOM_JOINED, room=room, user=user, actor=inviter or user)
+    if room.get("team_main") and room.get("team_id"):
+        await _joined_team(ctx, str(room["team_id"]), user, inviter or user)
     return True
+
+
+async def _joined_team(ctx: Ctx, team_id: str, user: Row, actor: Row) -> None:
+    """A subscription to a team's main room is team membership (teams.md §1.4), by whatever path
+    it came: the member row, and the team's default rooms."""
+    now = ctx.now()
+    await teams.insert_member(
+        ctx.conn,
+        {
+            "team_id": team_id,
+            "user_id": user["id"],
+            "roles": None,
+            "created_by_id": actor["id"],
+            "created_by_username": actor["username"],
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    for room in await teams.team_rooms(ctx.conn, team_id):
+        if room.get("team_default") and not room["team_main"] and not room["archived"]:
+            await add_member(ctx, room, user, inviter=actor)
 
 
 async def remove_member(ctx: Ctx, room: Row, user: Row, *, kicker: Row | None = None) -> None:
@@ -249,6 +272,9 @@ async def remove_member(ctx: Ctx, room: Row, user: Row, *, kicker: Row | None = 
     else:
         await insert_system_message(ctx, room, "ru", actor=kicker, text=user["username"] or "")
     await outbox.record(ctx, outbox.ROOM_LEFT, room=room, user=user, actor=kicker or user)
+    if room.get("team_main") and room.get("team_id"):
+        # leaving a team's main room is leaving the team (teams.md §1.4)
+        await teams.delete_member(ctx.conn, str(room["team_id"]), str(user["id"]))
 
 
 async def is_last_owner(ctx: Ctx, room: Row, user: Row) -> bool:

@@ -16,12 +16,13 @@ from hookhub.ids import iso, random_id
 from hookhub.services import rooms as room_service
 from hookhub.services.context import Ctx
 from hookhub.services.errors import Failure, Forbidden, HookhubError, PermissionRequired
+from hookhub.services.messages import insert_system_message
 from hookhub.services.room_access import can_access_room
 from hookhub.services.rooms import RoomType
 from hookhub.store import rooms, teams, users
 from hookhub.store.rows import Row
 
-PUBLIC, PRIVATE = 0, 1
+PUBLIC, PRIVATE = teams.PUBLIC, teams.PRIVATE
 NOT_FOUND = "team-does-not-exist"
 INFO_NOT_FOUND = "Team not found"
 
@@ -136,6 +137,38 @@ async def create(
             await _insert_member(ctx, team, member, caller, roles=None)
     await _insert_member(ctx, team, owner, caller, roles=["owner"])
     await rooms.update_room(ctx.conn, room["id"], {"team_id": team["id"], "team_main": True})
+    return team
+
+
+async def create_from_room(ctx: Ctx, caller: Row, room: Row) -> Row:
+    """A team whose main room is `room` (channels/groups.convertToTeam): named after it, public
+    for a channel and private for a group, every subscriber a member, the caller its owner."""
+    name = str(room["name"])
+    if await teams.name_taken(ctx.conn, name):
+        raise Failure("team-name-already-exists")
+    now = ctx.now()
+    team: Row = {
+        "id": random_id(),
+        "name": name,
+        "name_lower": name.lower(),
+        "type": PUBLIC if room["t"] == "c" else PRIVATE,
+        "room_id": room["id"],
+        "created_by_id": caller["id"],
+        "created_by_username": caller["username"],
+        "created_at": now,
+        "updated_at": now,
+    }
+    await teams.insert_team(ctx.conn, team)
+    subscribers, _ = await rooms.list_members(ctx.conn, room["id"])
+    for member in subscribers:
+        if member["id"] != caller["id"]:
+            await _insert_member(ctx, team, member, caller, roles=None)
+    if await rooms.get_subscription(ctx.conn, room["id"], caller["id"]) is None:
+        await room_service.add_member(ctx, room, caller)
+    await _insert_member(ctx, team, caller, caller, roles=["owner"])
+    await _set_roles(ctx, team, caller, ["owner"])
+    await rooms.update_room(ctx.conn, room["id"], {"team_id": team["id"], "team_main": True})
+    await insert_system_message(ctx, room, "user-converted-to-team", actor=caller, text=name)
     return team
 
 
@@ -265,8 +298,9 @@ async def add_members(ctx: Ctx, caller: Row, ref: TeamRef, members: Sequence[Mem
 
 
 async def join(ctx: Ctx, team: Row, room: Row, user: Row, *, actor: Row) -> None:
-    """`user` becomes a member: subscribed to the main room and recorded as a member (a no-op
-    for what already holds)."""
+    """`user` becomes a member: subscribed to the main room, which records the membership and
+    joins the default rooms (`services.rooms.add_member`); the member row is written here too
+    for a subscriber who had none (a no-op for what already holds)."""
     await room_service.add_member(ctx, room, user, inviter=actor)
     await _insert_member(ctx, team, user, actor, roles=None)
 

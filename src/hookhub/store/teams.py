@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hookhub.store.rows import Row, all_rows, one_or_none
 from hookhub.store.tables import rooms, team_members, teams, users
 
+PUBLIC, PRIVATE = 0, 1  # teams.type
+
 
 async def insert_team(conn: AsyncConnection, values: Row) -> None:
     await conn.execute(insert(teams).values(**values))
@@ -179,3 +181,8 @@ async def members_page(
 async def team_rooms(conn: AsyncConnection, team_id: str) -> list[Row]:
     """Every room of the team, the main room included."""
     return all_rows(await conn.execute(select(rooms).where(rooms.c.team_id == team_id)))
+
+
+async def main_rooms(conn: AsyncConnection) -> list[Row]:
+    """The main room of every team."""
+    return all_rows(await conn.execute(select(rooms).where(rooms.c.team_main.is_(True))))
