@@ -102,8 +102,9 @@ async def update_room(ctx: Ctx, caller: Row, room_id: str, is_default: bool) -> 
         for member in members:
             if member["user_id"] == room["creator_id"]:
                 continue
-            user = {"id": member["user_id"], "username": member["user_username"], "name": member["user_name"]}
-            await room_service.add_member(ctx, room, user, inviter=caller)
+            user = await users.get_by_id(ctx.conn, member["user_id"])
+            if user is not None:
+                await room_service.add_member(ctx, room, user, inviter=caller)
     fresh = await rooms.get_room(ctx.conn, room["id"])
     return room_doc(fresh or room)
 
@@ -259,7 +260,9 @@ async def convert_room(ctx: Ctx, caller: Row, room: Row) -> Row:
     """channels.convertToTeam / groups.convertToTeam: a team named after the room, with the room
     as its main room, every subscriber a member and the caller its owner."""
     if not await ctx.can(caller, "create-team"):
-        raise PermissionRequired()
+        # channels.* checks it on the route (403 with the permission text), groups.* with
+        # edit-room in the handler (plain 403)
+        raise PermissionRequired() if room["t"] == "c" else Forbidden()
     if not await ctx.can(caller, "edit-room", room["id"]):
         raise Forbidden()
     if room["team_id"] is not None:
