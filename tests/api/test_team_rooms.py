@@ -829,3 +829,27 @@ async def test_anonymous_is_rejected(anon: RC) -> None:
         "groups.convertToTeam",
     ):
         assert (await anon.post(route, teamName="x")).status_code == 401
+
+
+async def test_delete_removes_the_rooms_asked_for_and_detaches_the_others(alice: RC) -> None:
+    team = await create_team(alice, "demolition")
+    doomed = await create_channel(alice, "doomed", extraData={"teamId": team["_id"]})
+    kept = await create_channel(alice, "kept", extraData={"teamId": team["_id"]})
+    assert_ok(await alice.post("teams.delete", teamId=team["_id"], roomsToRemove=[doomed["_id"]]))
+    assert_error(await alice.get("channels.info", roomId=doomed["_id"]), 400, CHANNEL_NOT_FOUND)
+    room = assert_ok(await alice.get("channels.info", roomId=kept["_id"]))["channel"]
+    assert "teamId" not in room and "teamMain" not in room
+    assert_error(await alice.get("teams.info", teamId=team["_id"]), 400, "Team not found")
+
+
+async def test_delete_refuses_rooms_the_caller_may_not_delete_and_deletes_nothing(
+    hub: Hub, alice: RC
+) -> None:
+    team = await create_team(alice, "guarded")
+    child = await create_channel(alice, "guarded-child", extraData={"teamId": team["_id"]})
+    await set_permission(hub, "delete-team-channel", ["admin"])
+    refused = await alice.post("teams.delete", teamId=team["_id"], roomsToRemove=[child["_id"]])
+    assert_error(refused, 400, "Not allowed [error-not-allowed]")
+    assert assert_ok(await alice.get("teams.info", teamId=team["_id"]))["teamInfo"]["_id"] == team["_id"]
+    child_now = assert_ok(await alice.get("channels.info", roomId=child["_id"]))["channel"]
+    assert child_now["teamId"] == team["_id"]

@@ -203,9 +203,9 @@ async def leave(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=No
 async def delete(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     data = _object(body)
     ref = _ref(data)
-    _rooms_param(data, "roomsToRemove")
+    remove = _rooms_param(data, "roomsToRemove") or []
     async with hub.tx() as ctx:
-        await teams.delete(ctx, caller.user, ref)
+        await teams.delete(ctx, caller.user, ref, remove)
     return ok()
 
 

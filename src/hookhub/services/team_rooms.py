@@ -242,10 +242,8 @@ async def convert_to_channel(ctx: Ctx, caller: Row, ref: teams.TeamRef, remove: 
     team = await teams.find(ctx, ref)
     if not await ctx.can(caller, "convert-team", team["room_id"]):
         raise Forbidden()
+    await teams.erase_rooms(ctx, caller, team, remove)
     for room in await team_store.team_rooms(ctx.conn, team["id"]):
-        if room["id"] in remove and not room["team_main"]:
-            await rooms.delete_room(ctx.conn, room["id"], room["t"], ctx.now())
-            continue
         await rooms.update_room(
             ctx.conn, room["id"], {"team_id": None, "team_main": False, "team_default": None}
         )

@@ -15,7 +15,7 @@ from typing import Any
 from hookhub.ids import iso, random_id
 from hookhub.services import rooms as room_service
 from hookhub.services.context import Ctx
-from hookhub.services.errors import Failure, Forbidden, HookhubError, PermissionRequired
+from hookhub.services.errors import Failure, Forbidden, HookhubError, MeteorError, PermissionRequired
 from hookhub.services.messages import insert_system_message
 from hookhub.services.room_access import can_access_room
 from hookhub.services.rooms import RoomType
@@ -350,11 +350,34 @@ async def remove_member(
 # -- deletion ---------------------------------------------------------------------------------------
 
 
-async def delete(ctx: Ctx, caller: Row, ref: TeamRef) -> None:
-    """teams.delete: child rooms become normal rooms again, the main room and the team go."""
+async def erase_rooms(ctx: Ctx, caller: Row, team: Row, room_ids: Sequence[str]) -> None:
+    """Delete the team's rooms among `room_ids` (never its main room; ids of other rooms are
+    ignored). Each needs `delete-c`/`delete-p` on the room and `delete-team-channel`/`-group` in
+    the main room; all are checked before any goes."""
+    wanted = set(room_ids)
+    doomed = [
+        room
+        for room in await teams.team_rooms(ctx.conn, team["id"])
+        if room["id"] in wanted and not room["team_main"]
+    ]
+    for room in doomed:
+        kind = "channel" if room["t"] == "c" else "group"
+        if not (
+            await ctx.can(caller, f"delete-{room['t']}", room["id"])
+            and await ctx.can(caller, f"delete-team-{kind}", team["room_id"])
+        ):
+            raise MeteorError("Not allowed", "error-not-allowed")
+    for room in doomed:
+        await rooms.delete_room(ctx.conn, room["id"], room["t"], ctx.now())
+
+
+async def delete(ctx: Ctx, caller: Row, ref: TeamRef, rooms_to_remove: Sequence[str] = ()) -> None:
+    """teams.delete: `rooms_to_remove` are deleted, the other child rooms become normal rooms
+    again, the main room and the team go."""
     team = await find(ctx, ref)
     if not await _can_in_main(ctx, caller, "delete-team", team):
         raise Forbidden()
+    await erase_rooms(ctx, caller, team, rooms_to_remove)
     for room in await teams.team_rooms(ctx.conn, team["id"]):
         if room["id"] != team["room_id"]:
             await rooms.update_room(ctx.conn, room["id"], {"team_id": None, "team_default": None})
