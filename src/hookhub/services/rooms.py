@@ -62,7 +62,8 @@ async def find_group(
     if (
         room is None
         or room["t"] != "p"
-        or (check_membership and await rooms.get_subscription(ctx.conn, room["id"], user["id"]) is None)
+        # the one access rule (for a group: its members), so groups.* hide what it refuses
+        or (check_membership and not await can_access_room(ctx, room, user))
     ):
         raise MeteorError(
             'The required "roomId" or "roomName" param provided does not match any group',
