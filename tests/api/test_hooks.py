@@ -315,12 +315,20 @@ async def test_archived_and_read_only_rooms(hub: Hub, http: httpx.AsyncClient, a
     assert await count_messages(hub) == 0
 
 
-async def test_without_separate_response_one_bad_destination_posts_nothing(
+async def test_without_separate_response_a_missing_destination_is_skipped_and_named(
     hub: Hub, http: httpx.AsyncClient, admin: RC
 ) -> None:
+    """Issue #9: an integration whose room is gone (deleted, or deleted with its team) keeps
+    posting to its other rooms and names the missing one; Rocket.Chat would answer 400 after
+    posting to the destinations before it. With no destination left: 400 invalid-channel."""
     hook = await make_hook(hub, channel=["#general", "#nowhere"])
-    assert_error(await http.post(url_of(hook), json={"text": "x"}), 400, "invalid-channel")
-    assert await count_messages(hub) == 0
+    r = await http.post(url_of(hook), json={"text": "x"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"success": True, "missingChannels": ["#nowhere"]}
+    assert await count_messages(hub) == 1
+    nowhere = await make_hook(hub, channel=["#nowhere", "#neither"])
+    assert_error(await http.post(url_of(nowhere), json={"text": "y"}), 400, "invalid-channel")
+    assert await count_messages(hub) == 1
 
 
 async def test_separate_response_mixed(hub: Hub, http: httpx.AsyncClient, admin: RC) -> None:

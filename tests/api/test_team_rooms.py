@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from hookhub.hub import Hub
@@ -15,6 +16,7 @@ from tests.api.test_channels import room_messages, set_permission, sub_roles
 from tests.api.test_groups import NOT_ALLOWED
 from tests.api.test_groups import NOT_FOUND as GROUP_NOT_FOUND
 from tests.api.test_groups import create as create_group
+from tests.api.test_hooks import count_messages, make_hook, url_of
 from tests.api.test_teams import (  # noqa: F401  (ticking: the autouse clock fixture)
     FORBIDDEN_ROUTE,
     PRIVATE,
@@ -853,3 +855,38 @@ async def test_delete_refuses_rooms_the_caller_may_not_delete_and_deletes_nothin
     assert assert_ok(await alice.get("teams.info", teamId=team["_id"]))["teamInfo"]["_id"] == team["_id"]
     child_now = assert_ok(await alice.get("channels.info", roomId=child["_id"]))["channel"]
     assert child_now["teamId"] == team["_id"]
+
+
+async def test_an_incoming_hook_keeps_posting_to_its_rooms_that_remain(
+    hub: Hub, http: httpx.AsyncClient, alice: RC
+) -> None:
+    """A team deleted with one of the rooms a hook posts to: the hook posts to the others and
+    names the missing one; with none left it answers invalid-channel."""
+    team = await create_team(alice, "hooked")
+    gone = await create_channel(alice, "hooked-gone", extraData={"teamId": team["_id"]})
+    await create_channel(alice, "hooked-kept")
+    hook = await make_hook(hub, channel=["#hooked-gone", "#hooked-kept"])
+    assert_ok(await http.post(url_of(hook), json={"text": "both rooms"}))
+    assert await count_messages(hub, "both rooms") == 2
+
+    assert_ok(await alice.post("teams.delete", teamId=team["_id"], roomsToRemove=[gone["_id"]]))
+    r = await http.post(url_of(hook), json={"text": "one room left"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"success": True, "missingChannels": ["#hooked-gone"]}
+    assert await count_messages(hub, "one room left") == 1
+
+    assert_ok(await alice.post("channels.delete", roomName="hooked-kept"))
+    assert_error(await http.post(url_of(hook), json={"text": "no room left"}), 400, "invalid-channel")
+    assert await count_messages(hub, "no room left") == 0
+
+
+async def test_a_hook_destination_refused_for_another_reason_fails_the_whole_call(
+    hub: Hub, http: httpx.AsyncClient, alice: RC
+) -> None:
+    await create_channel(alice, "open-room")
+    ro = await create_channel(alice, "quiet-room", readOnly=True)
+    hook = await make_hook(hub, channel=["#open-room", "#quiet-room"])
+    r = await http.post(url_of(hook), json={"text": "all or nothing"})
+    assert r.status_code == 400, r.text
+    assert await count_messages(hub, "all or nothing") == 0
+    assert ro["ro"] is True

@@ -306,6 +306,30 @@ async def _post(
         raise mapped from exc
 
 
+MISSING_ROOM = "invalid-channel"
+
+
+async def _post_each(
+    ctx: Ctx, integration: dict[str, Any], user: Row, payload: dict[str, Any]
+) -> tuple[list[chat.Posted], list[Any]]:
+    """Several destinations: each posted in a savepoint; a destination whose room no longer
+    exists (a deleted room, e.g. with its team) is skipped and returned, so the integration keeps
+    working for its other rooms. Any other refusal fails the whole call, as one destination's
+    would."""
+    posted: list[chat.Posted] = []
+    missing: list[Any] = []
+    base = {k: v for k, v in payload.items() if k not in ("channel", "roomId")}
+    for target in _targets_of(payload):
+        try:
+            async with ctx.conn.begin_nested():
+                posted.extend(await _post(ctx, integration, user, {**base, "channel": target}))
+        except Failure as exc:
+            if exc.error != MISSING_ROOM:
+                raise
+            missing.append(target)
+    return posted, missing
+
+
 async def _post_separately(
     ctx: Ctx, integration: dict[str, Any], user: Row, payload: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -551,12 +575,24 @@ async def run_pipeline(
         if response is not None:
             return HookAnswer(200, {**response, "success": True})
         return HookAnswer(200, {"responses": responses, "success": True})
-    posted = await _post(ctx, integration, user, payload)
+    if len(_targets_of(payload)) > 1:
+        posted, missing = await _post_each(ctx, integration, user, payload)
+        if not posted:
+            raise Failure(MISSING_ROOM)
+    else:
+        posted, missing = await _post(ctx, integration, user, payload), []
     if not posted:
         raise Failure("unknown-error")
-    if response is not None:
-        return HookAnswer(200, {**response, "success": True})
-    return HookAnswer(200, {"success": True})
+    answer: dict[str, Any] = {**(response or {}), "success": True}
+    if missing:
+        # said in the answer and the log: a destination is gone, the others were posted to
+        log.warning(
+            "incoming integration %s: destination(s) %s no longer exist; posted to the others",
+            integration.get("_id"),
+            ", ".join(str(m) for m in missing),
+        )
+        answer["missingChannels"] = missing
+    return HookAnswer(200, answer)
 
 
 class _ScriptFirst(Exception):
