@@ -890,3 +890,21 @@ async def test_a_hook_destination_refused_for_another_reason_fails_the_whole_cal
     assert r.status_code == 400, r.text
     assert await count_messages(hub, "all or nothing") == 0
     assert ro["ro"] is True
+
+
+async def test_leaving_or_being_kicked_from_the_main_room_leaves_the_team(
+    alice: RC, bob: RC, carol: RC
+) -> None:
+    """Membership and the main-room subscription are one fact (teams.md §1.4), by whatever path
+    the subscription goes."""
+    team = await create_team(alice, "revolving", PUBLIC, members=["bob", "carol"])
+    assert {"bob", "carol"} <= set(await member_roles(alice, team["_id"]))
+    assert_ok(await bob.post("channels.leave", roomId=team["roomId"]))
+    assert_ok(await alice.post("channels.kick", roomId=team["roomId"], userId=carol.user_id))
+    left = await member_roles(alice, team["_id"])
+    assert "bob" not in left and "carol" not in left
+    listed = assert_ok(await bob.get("teams.list"))
+    assert listed["total"] == 0
+    # and joining again by channels.invite makes them a member again
+    assert_ok(await alice.post("channels.invite", roomId=team["roomId"], userId=bob.user_id))
+    assert "bob" in await member_roles(alice, team["_id"])
