@@ -19,6 +19,7 @@ from hookhub.api import (
     chat,
     errors,
     groups,
+    health,
     im,
     info,
     integration_dry_run,
@@ -39,6 +40,7 @@ from hookhub.runtime.outgoing import OutgoingEngine
 
 ROUTERS = (
     info.router,
+    health.router,
     auth.router,
     users.router,
     channels.router,
@@ -82,6 +84,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         # and do not show up as latency spikes under load.
         outgoing = OutgoingEngine(the_hub, lease_seconds=settings.delivery_lease_seconds)
         await outgoing.start()
+        app.state.outgoing = outgoing  # for /readyz
         gc.collect()
         gc.freeze()
         try:

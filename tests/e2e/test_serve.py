@@ -42,6 +42,14 @@ def test_info_over_real_http(shared_server: Server) -> None:
     assert "server" not in r.headers
 
 
+def test_health_and_readiness_of_a_running_server(shared_server: Server) -> None:
+    """The real server: alive, and ready (database, migrations, delivery worker all ok)."""
+    assert http_get(f"{shared_server.base_url}/healthz").json() == {"status": "ok"}
+    ready = http_get(f"{shared_server.base_url}/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"database": "ok", "migrations": "ok", "deliveryWorker": "ok"}
+
+
 def test_unknown_route_and_no_auth(shared_server: Server) -> None:
     with Client(shared_server.base_url) as anon:
         r = anon.get("me")

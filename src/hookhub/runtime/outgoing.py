@@ -331,6 +331,13 @@ class OutgoingEngine:
             asyncio.create_task(self._retention_loop(), name="hookhub-outgoing-retention"),
         ]
 
+    def loops_down(self) -> list[str]:
+        """The engine's loops that are not running: all of them (as "not started") before `start`
+        and after `stop`, else those that ended (a crashed loop ends; a healthy one never does)."""
+        if not self._loops:
+            return ["not started"]
+        return [task.get_name() for task in self._loops if task.done()]
+
     async def stop(self) -> None:
         """Stop claiming work, let running attempts finish (up to a grace period; ones still
         running then are cancelled and keep their lease, so another worker retries them after it
