@@ -10,6 +10,8 @@ from typing import NoReturn
 
 import typer
 
+from hookhub.cli_admin import admin
+from hookhub.cli_backup import backup
 from hookhub.config import Settings, SettingsError, load_settings
 from hookhub.serving import NOT_STARTED, Supervisor, serve_one
 
@@ -20,6 +22,7 @@ cli = typer.Typer(
     # A traceback must never print local variables: they can hold ADMIN_PASS or database passwords.
     pretty_exceptions_show_locals=False,
 )
+cli.add_typer(admin, name="admin")
 
 
 def _settings(**overrides: object) -> Settings:
@@ -125,6 +128,9 @@ def migrate() -> None:
     settings = _settings()
     _migrate(settings)
     typer.echo("migrations applied")
+
+
+cli.command("backup")(backup)
 
 
 def main() -> None:
