@@ -119,24 +119,29 @@ async def create(
         )
     except HookhubError as exc:
         raise Failure("error-team-creation") from exc
+    team = await _insert_team(ctx, caller, name, team_type, room)
+    for member in member_rows:
+        if member["id"] != owner["id"]:
+            await _insert_member(ctx, team, member, caller, roles=None)
+    await _insert_member(ctx, team, owner, caller, roles=["owner"])
+    await rooms.update_room(ctx.conn, room["id"], {"team_id": team["id"], "team_main": True})
+    return team
+
+
+async def _insert_team(ctx: Ctx, caller: Row, name: str, team_type: int, main_room: Row) -> Row:
     now = ctx.now()
     team: Row = {
         "id": random_id(),
         "name": name,
         "name_lower": name.lower(),
         "type": team_type,
-        "room_id": room["id"],
+        "room_id": main_room["id"],
         "created_by_id": caller["id"],
         "created_by_username": caller["username"],
         "created_at": now,
         "updated_at": now,
     }
     await teams.insert_team(ctx.conn, team)
-    for member in member_rows:
-        if member["id"] != owner["id"]:
-            await _insert_member(ctx, team, member, caller, roles=None)
-    await _insert_member(ctx, team, owner, caller, roles=["owner"])
-    await rooms.update_room(ctx.conn, room["id"], {"team_id": team["id"], "team_main": True})
     return team
 
 
@@ -146,19 +151,7 @@ async def create_from_room(ctx: Ctx, caller: Row, room: Row) -> Row:
     name = str(room["name"])
     if await teams.name_taken(ctx.conn, name):
         raise Failure("team-name-already-exists")
-    now = ctx.now()
-    team: Row = {
-        "id": random_id(),
-        "name": name,
-        "name_lower": name.lower(),
-        "type": PUBLIC if room["t"] == "c" else PRIVATE,
-        "room_id": room["id"],
-        "created_by_id": caller["id"],
-        "created_by_username": caller["username"],
-        "created_at": now,
-        "updated_at": now,
-    }
-    await teams.insert_team(ctx.conn, team)
+    team = await _insert_team(ctx, caller, name, PUBLIC if room["t"] == "c" else PRIVATE, room)
     subscribers, _ = await rooms.list_members(ctx.conn, room["id"])
     for member in subscribers:
         if member["id"] != caller["id"]:
