@@ -134,22 +134,30 @@ def _call(
     )
 
 
-@router.api_route(
-    "/hooks/{path:path}",
-    methods=["GET", "POST"],
-    summary="Execute an incoming webhook, or a Zapier helper (info, sample, add, remove)",
-    description=(
-        "`/hooks/<integrationId>/<token>` and the legacy `/hooks/<integrationId>/<anything>/<token>` "
-        "post the body as a message; `/hooks/{info|sample|add|remove}/<integrationId>/[<anything>/]<token>` "
-        "are the Zapier helpers."
-    ),
-)
 async def hooks(request: Request, hub: HubDep, path: str) -> Response:
     headers: dict[str, str] = dict(_CORS)
     try:
         return await _dispatch(request, hub, headers)
     except HookhubError as exc:
         return json_response(exc.body(), exc.status, {**headers, **getattr(exc, "headers", {})})
+
+
+_HOOKS_SUMMARY = "Execute an incoming webhook, or a Zapier helper (info, sample, add, remove)"
+_HOOKS_DESCRIPTION = (
+    "`/hooks/<integrationId>/<token>` and the legacy `/hooks/<integrationId>/<anything>/<token>` "
+    "post the body as a message; `/hooks/{info|sample|add|remove}/<integrationId>/[<anything>/]<token>` "
+    "are the Zapier helpers."
+)
+# one route per method, so each has an operation id of its own in the OpenAPI document
+for _method in ("GET", "POST"):
+    router.add_api_route(
+        "/hooks/{path:path}",
+        hooks,
+        methods=[_method],
+        operation_id=f"hooks_{_method.lower()}",
+        summary=_HOOKS_SUMMARY,
+        description=_HOOKS_DESCRIPTION,
+    )
 
 
 async def _dispatch(request: Request, hub: HubDep, headers: dict[str, str]) -> Response:
