@@ -175,6 +175,8 @@ def _resolver(table: dict[str, list[str]], calls: list[str] | None = None) -> Re
         ("http://172.16.0.1/", "private"),
         ("http://192.168.1.1:8080/", "private"),
         ("http://[fc00::1]/", "private"),
+        ("http://[fec0::1]/", "private"),
+        ("http://[feff::1]/", "private"),
         ("http://[fd12:3456::1]/", "private"),
         ("http://100.64.0.1/", "carrier-grade NAT"),
         ("http://0.0.0.0/", "unspecified"),

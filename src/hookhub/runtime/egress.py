@@ -86,6 +86,8 @@ _NAMED_NETWORKS: tuple[tuple[IPNetwork, str], ...] = (
     (ipaddress.ip_network("172.16.0.0/12"), "a private address"),
     (ipaddress.ip_network("192.168.0.0/16"), "a private address"),
     (ipaddress.ip_network("fc00::/7"), "a private address"),
+    # deprecated site-local (RFC 3879), still routed inside some networks; Python calls it global
+    (ipaddress.ip_network("fec0::/10"), "a private address"),
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
