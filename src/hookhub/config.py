@@ -18,6 +18,7 @@ _HOST_RE = re.compile(
 
 # uvicorn's level names; `trace` is uvicorn's extra level below debug.
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+LOG_FORMATS = ("text", "json")
 
 
 class SettingsError(Exception):
@@ -40,6 +41,10 @@ class Settings(BaseSettings):
     workers: Annotated[int, Field(validation_alias="HOOKHUB_WORKERS", ge=1, le=64)] = 1
     root_url: Annotated[str | None, Field(validation_alias="ROOT_URL")] = None
     log_level: Annotated[str, Field(validation_alias="HOOKHUB_LOG_LEVEL")] = "info"
+    # `text`: one readable line per record; `json`: one JSON object per line, for log shippers.
+    log_format: Annotated[str, Field(validation_alias="HOOKHUB_LOG_FORMAT")] = "text"
+    # When set, GET /metrics requires `Authorization: Bearer <token>`.
+    metrics_token: Annotated[str | None, Field(validation_alias="HOOKHUB_METRICS_TOKEN", repr=False)] = None
 
     admin_username: Annotated[str | None, Field(validation_alias="ADMIN_USERNAME")] = None
     admin_pass: Annotated[str | None, Field(validation_alias="ADMIN_PASS", repr=False)] = None
@@ -153,6 +158,14 @@ class Settings(BaseSettings):
         if level not in LOG_LEVELS:
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return level
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        fmt = value.strip().lower()
+        if fmt not in LOG_FORMATS:
+            raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
+        return fmt
 
     @field_validator("registration_form")
     @classmethod

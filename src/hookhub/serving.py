@@ -54,6 +54,9 @@ def _config(app: object, settings: Settings, **extra: object) -> uvicorn.Config:
         log_level=settings.log_level,
         timeout_graceful_shutdown=30,
         server_header=False,
+        # uvicorn's access log prints request paths, and /hooks paths carry integration tokens;
+        # hookhub logs each request itself with the token masked (api/request_log.py).
+        access_log=False,
         **extra,  # type: ignore[arg-type]
     )
 
