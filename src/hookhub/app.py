@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +10,7 @@ from fastapi import FastAPI
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hookhub import __version__
+from hookhub import __version__, log_records
 from hookhub.api import (
     admin_ui,
     auth,
@@ -34,6 +33,7 @@ from hookhub.api.hooks import router as hooks_router
 from hookhub.api.integration_history import router as integration_history_router
 from hookhub.api.integration_listing import router as integration_listing_router
 from hookhub.api.integrations import router as integrations_router
+from hookhub.api.request_log import RequestLogMiddleware
 from hookhub.config import Settings, load_settings
 from hookhub.hub import Hub
 from hookhub.runtime.outgoing import OutgoingEngine
@@ -65,10 +65,7 @@ def app_from_environment() -> FastAPI:
     each worker): settings are read from the environment the parent prepared, which also
     migrated and bootstrapped the database before starting the workers."""
     settings = load_settings()
-    logging.basicConfig(
-        level=logging.DEBUG if settings.log_level == "trace" else settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    log_records.configure(settings.log_level, settings.log_format)
     return create_app(settings)
 
 
@@ -112,6 +109,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     app.add_middleware(PreflightMiddleware)
     # added last, so it runs first: hook calls skip routing (see HooksGateway)
     app.add_middleware(HooksGateway)
+    # outermost: every request, hook calls included, gets its id and its log line
+    app.add_middleware(RequestLogMiddleware)
     return app
 
 

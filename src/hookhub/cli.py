@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 from typing import NoReturn
 
 import typer
 
+from hookhub import log_records
 from hookhub.cli_admin import admin
 from hookhub.cli_backup import backup
 from hookhub.config import Settings, SettingsError, load_settings
@@ -23,6 +23,7 @@ cli = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 cli.add_typer(admin, name="admin")
+
 
 
 def _settings(**overrides: object) -> Settings:
@@ -65,10 +66,7 @@ def serve(
     from hookhub.app import create_app
 
     settings = _settings(host=host, port=port, workers=workers)
-    logging.basicConfig(
-        level=logging.DEBUG if settings.log_level == "trace" else settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    log_records.configure(settings.log_level, settings.log_format)
     _migrate(settings)
     app = create_app(settings)
     where = f"http://{settings.host}:{settings.port}"

@@ -57,6 +57,8 @@ def _config(app: object, settings: Settings, **extra: object) -> uvicorn.Config:
         # uvicorn's access log prints request paths, and /hooks paths carry integration tokens;
         # hookhub logs each request itself with the token masked (api/request_log.py).
         access_log=False,
+        # our handlers (log_records.configure), so that HOOKHUB_LOG_FORMAT applies to uvicorn too
+        log_config=None,
         **extra,  # type: ignore[arg-type]
     )
 

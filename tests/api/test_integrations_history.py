@@ -372,6 +372,27 @@ async def test_replay_queues_a_new_delivery_of_the_recorded_event(
     assert snapshot["actor"]["_id"] == admin.user_id
 
 
+async def test_replay_of_a_masked_url_uses_the_configured_one(hub: Hub, admin: RC) -> None:
+    """History masks a URL's password; a replay sends to the integration's URL it stands for,
+    and queues nothing when that URL is no longer configured."""
+    integration = integration_doc("outgoing", admin, "boss")
+    integration["urls"] = ["http://bob:pw-1@127.0.0.1:9/final", "http://127.0.0.1:9/other"]
+    await insert(hub, integration)
+    message = assert_ok(await admin.post("chat.postMessage", channel="#general", text="!go"))["message"]
+    data = {"channel_id": "GENERAL", "message_id": message["_id"], "user_id": admin.user_id}
+    masked = history_doc(integration, 1, data=data, url="http://bob:[redacted]@127.0.0.1:9/final")
+    gone = history_doc(integration, 2, data=data, url="http://eve:[redacted]@127.0.0.1:9/final")
+    await insert_history(hub, masked, gone)
+    for record in (masked, gone):
+        assert_ok(
+            await admin.post(
+                "integrations.replayOutgoing", integrationId=integration["_id"], historyId=record["_id"]
+            )
+        )
+    (queued,) = await queued_replays(hub)
+    assert (queued["replay_of"], queued["url"]) == (masked["_id"], "http://bob:pw-1@127.0.0.1:9/final")
+
+
 async def test_replay_own_only(hub: Hub, alice: RC, setup: dict[str, Any]) -> None:
     await grant_users(hub, OWN_OUTGOING)
     assert_error(

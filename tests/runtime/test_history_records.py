@@ -46,11 +46,40 @@ def test_new_record() -> None:
         "_id": "hist0000000000001",
         "type": "outgoing-webhook",
         "step": "start-execute-trigger-url",
-        "integration": INTEGRATION,
+        "integration": {**INTEGRATION, "token": "[redacted]"},
         "event": "sendMessage",
         "_createdAt": "2026-11-23T12:00:00.000Z",
         "_updatedAt": "2026-11-23T12:00:00.000Z",
     }
+
+
+def test_secrets_are_not_recorded() -> None:
+    """Issue #10: the token, the signing secret and URL passwords never reach history (it is
+    readable by everyone who may see the integration); that one was sent stays visible."""
+    integration = {
+        **INTEGRATION,
+        "token": "tok-secret-1",
+        "signingSecret": "whsec_abc",
+        "urls": ["https://bob:pw-secret-2@example.com/hook", "https://example.com/open"],
+    }
+    doc = new_record(integration, "sendMessage", T0)
+    doc = apply_step(doc, "mapped-args-to-data", T1, data={"token": "tok-secret-1", "text": "hi"})
+    doc = apply_step(
+        doc,
+        "pre-http-call",
+        T1,
+        url="https://bob:pw-secret-2@example.com/hook",
+        httpCallData={"token": "tok-secret-1", "text": "hi"},
+    )
+    text = repr(doc)
+    for secret in ("tok-secret-1", "whsec_abc", "pw-secret-2"):
+        assert secret not in text
+    assert doc["integration"]["token"] == "[redacted]"
+    assert doc["integration"]["signingSecret"] == "[redacted]"
+    assert doc["integration"]["urls"] == ["https://bob:[redacted]@example.com/hook", "https://example.com/open"]
+    assert doc["data"] == {"token": "[redacted]", "text": "hi"}
+    assert doc["httpCallData"] == {"token": "[redacted]", "text": "hi"}
+    assert doc["url"] == "https://bob:[redacted]@example.com/hook"
 
 
 def test_new_record_snapshot_is_a_copy_with_iso_dates() -> None:
@@ -177,15 +206,15 @@ def test_happy_path_keeps_earlier_fields() -> None:
         "_id": "hist0000000000001",
         "type": "outgoing-webhook",
         "step": "url-response-sent-message",
-        "integration": INTEGRATION,
+        "integration": {**INTEGRATION, "token": "[redacted]"},
         "event": "sendMessage",
         "_createdAt": "2026-11-23T12:00:00.000Z",
         "_updatedAt": "2026-11-23T12:00:01.250Z",
-        "data": data,
+        "data": {**data, "token": "[redacted]"},
         "triggerWord": "deploy",
         "ranPrepareScript": True,
         "url": "https://example.com/hook",
-        "httpCallData": data,
+        "httpCallData": {**data, "token": "[redacted]"},
         "httpResult": '"{\\"text\\":\\"ok\\"}"',
         "resultMessage": [{"channel": {}, "message": {}}],
         "finished": True,

@@ -97,11 +97,34 @@ def step_info(step: str) -> StepInfo:
     raise ValueError(f"unknown history step {step!r}")
 
 
+# History is readable by everyone who may see the integration and is kept for weeks: the secrets
+# of a delivery are not written to it (Rocket.Chat stores them). What is kept says a token was
+# sent without saying which.
+REDACTED = "[redacted]"
+_SECRET_FIELDS = ("token", "signingSecret")
+_USERINFO_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@:]*):[^/?#@]*@")
+
+
+def redacted_url(url: str) -> str:
+    """`url` with the password of its userinfo (`https://user:password@host/`) masked."""
+    return _USERINFO_PASSWORD.sub(rf"\1:{REDACTED}@", url, count=1)
+
+
+def _without_secrets(document: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(document)
+    for name in _SECRET_FIELDS:
+        if out.get(name):
+            out[name] = REDACTED
+    if isinstance(out.get("urls"), list):
+        out["urls"] = [redacted_url(u) if isinstance(u, str) else u for u in out["urls"]]
+    return out
+
+
 def new_record(
     integration: Mapping[str, Any], event: str, now: datetime, *, record_id: str | None = None
 ) -> dict[str, Any]:
-    """A record at `start-execute-trigger-url`: a full snapshot of `integration` (token and script
-    included, as upstream) and the integration `event` name."""
+    """A record at `start-execute-trigger-url`: a snapshot of `integration` (script included, as
+    upstream; its token, signing secret and URL passwords masked) and the integration `event`."""
     integration_id = integration.get("_id")
     if not isinstance(integration_id, str) or not integration_id:
         raise ValueError("the integration snapshot needs a string _id")
@@ -110,7 +133,7 @@ def new_record(
         "_id": record_id or random_id(),
         "type": HISTORY_TYPE,
         "step": START_STEP,
-        "integration": jsonable(integration),
+        "integration": _without_secrets(jsonable(integration)),
         "event": event,
         "_createdAt": at,
         "_updatedAt": at,
@@ -122,8 +145,9 @@ def step_update(step: str, now: datetime, **fields: Any) -> dict[str, Any]:
     and the given fields the step may write.
 
     `data`, `triggerWord`, `url` and `httpError` are written only when truthy, other fields
-    whenever not None; `httpResult` is stored JSON-encoded (None becomes the text `null`, the
-    network-error marker); `data.user` loses `services`. `error` and `finished` cannot be passed:
+    whenever not None; the secrets in `data`, `httpCallData` and `url` are masked; `httpResult`
+    is stored JSON-encoded (None becomes the text `null`, the network-error marker); `data.user`
+    loses `services`. `error` and `finished` cannot be passed:
     they come from the catalogue.
     """
     info = step_info(step)
@@ -140,10 +164,14 @@ def step_update(step: str, now: datetime, **fields: Any) -> dict[str, Any]:
         elif value is None or (name in _TRUTHY_ONLY and not js_truthy(value)):
             continue
         elif name == "data" and isinstance(value, Mapping):
-            data = jsonable(value)
+            data = _without_secrets(jsonable(value))
             if isinstance(data.get("user"), dict):
                 data["user"] = {k: v for k, v in data["user"].items() if k != "services"}
             update[name] = data
+        elif name == "httpCallData" and isinstance(value, Mapping):
+            update[name] = _without_secrets(jsonable(value))
+        elif name == "url" and isinstance(value, str):
+            update[name] = redacted_url(value)
         else:
             update[name] = jsonable(value)
     if info.ran_prepare:

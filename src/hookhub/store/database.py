@@ -25,9 +25,18 @@ def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
     On PostgreSQL a pool of `pool_size` connections, each checked before use (a database restart
     costs no failed request)."""
     if not url.startswith("sqlite"):
-        return create_async_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=POOL_OVERFLOW)
+        # hide_parameters: see the SQLite engine below
+        return create_async_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=POOL_OVERFLOW,
+            hide_parameters=True,
+        )
 
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    # hide_parameters: a database error's text (logged with its traceback) would otherwise carry
+    # the statement's values: password hashes, tokens, message text.
+    engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hookhub.runtime import history_records
 from hookhub.runtime.outgoing_payloads import PayloadError, build_data
 from hookhub.services.context import Ctx
 from hookhub.services.documents import message_doc, room_doc, user_doc
@@ -122,6 +123,19 @@ async def _replay_snapshot(ctx: Ctx, event: str, data: dict[str, Any]) -> dict[s
     return snapshot
 
 
+def _recorded_url(recorded: Any, integration: Row) -> str | None:
+    """The URL a record was sent to. History masks a URL's password, so a masked one is matched
+    with the integration's URLs as they are now (None: no URL, or it is no longer configured)."""
+    if not isinstance(recorded, str) or not recorded:
+        return None
+    if history_records.REDACTED not in recorded:
+        return recorded
+    for url in integration.get("urls") or ():
+        if isinstance(url, str) and history_records.redacted_url(url) == recorded:
+            return url
+    return None
+
+
 async def replay_outgoing(ctx: Ctx, user: Row, integration_id: str, history_id: str) -> bool:
     """`integrations.replayOutgoing`: queue the recorded event again for the recorded (final)
     URL, as a new delivery with its own history record (§3.12). The documents are re-read; the
@@ -129,9 +143,9 @@ async def replay_outgoing(ctx: Ctx, user: Row, integration_id: str, history_id: 
     disabled integration. Nothing is queued when the record never reached `pre-http-call` (no
     `url`) or a document the event needs is gone. Returns whether a delivery was queued."""
     integration, history = await check_replay(ctx, user, integration_id, history_id)
-    url = history.get("url")
+    url = _recorded_url(history.get("url"), integration)
     event = history.get("event") or integration.get("event")
-    if not isinstance(url, str) or not url or not isinstance(event, str):
+    if url is None or not isinstance(event, str):
         return False
     snapshot = await _replay_snapshot(ctx, event, history["data"])
     try:
