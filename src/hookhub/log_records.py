@@ -28,6 +28,11 @@ _STANDARD_ATTRIBUTES = frozenset(
     | {"message", "asctime", "request_id", "color_message"}
 )
 
+# Libraries whose debug output carries secrets (aiosqlite logs every statement with its values:
+# token hashes, password hashes, message text; hpack and httpcore log header blocks) or is noise.
+# They log warnings and errors only, whatever HOOKHUB_LOG_LEVEL says.
+QUIET_LIBRARIES = ("aiosqlite", "asyncpg", "hpack", "httpcore", "httpx", "multipart", "python_multipart")
+
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
@@ -82,6 +87,8 @@ def configure(level_name: str, log_format: str) -> None:
     root.setLevel(level)
     # uvicorn configures its loggers with handlers of its own unless told not to (serving.py
     # passes log_config=None); make sure they reach ours whichever way it started.
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
