@@ -12,6 +12,7 @@ import typer
 from hookhub import log_records
 from hookhub.cli_admin import admin
 from hookhub.cli_backup import backup
+from hookhub.cli_integrations import integrations
 from hookhub.config import Settings, SettingsError, load_settings
 from hookhub.serving import NOT_STARTED, Supervisor, serve_one
 
@@ -23,7 +24,7 @@ cli = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 cli.add_typer(admin, name="admin")
-
+cli.add_typer(integrations, name="integrations")
 
 
 def _settings(**overrides: object) -> Settings:

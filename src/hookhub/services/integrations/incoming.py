@@ -26,7 +26,7 @@ _CREATE_KEYS = (
 )  # fmt: skip
 
 
-def _check_rate_limit(body: dict[str, Any], method: str) -> None:
+def check_rate_limit(body: dict[str, Any], method: str) -> None:
     """hookhub's `rateLimit` (calls per minute for this hook, 0 = unlimited; absent = the server
     default): Rocket.Chat has no such field, so its error is ours."""
     value = body.get("rateLimit")
@@ -42,7 +42,7 @@ def _check_rate_limit(body: dict[str, Any], method: str) -> None:
         )
 
 
-def _parse_channels(channel: Any, method: str) -> list[str]:
+def parse_channels(channel: Any, method: str) -> list[str]:
     if not isinstance(channel, str) or not channel.strip():
         raise MeteorError("Invalid channel", "error-invalid-channel", {"method": method})
     items = targets.split_channels(channel)
@@ -68,8 +68,8 @@ async def add_incoming(ctx: Ctx, caller: Row, body: dict[str, Any]) -> dict[str,
     rights = await rights_of(ctx, caller)
     if not rights.manage_any("incoming"):
         raise MeteorError("Unauthorized", "not_authorized", {"method": _ADD})
-    channels = _parse_channels(body.get("channel"), _ADD)
-    _check_rate_limit(body, _ADD)
+    channels = parse_channels(body.get("channel"), _ADD)
+    check_rate_limit(body, _ADD)
     username = body.get("username")
     if scripts.is_blank(username):
         raise MeteorError("Invalid username", "error-invalid-username", {"method": _ADD})
@@ -109,8 +109,8 @@ async def add_incoming(ctx: Ctx, caller: Row, body: dict[str, Any]) -> dict[str,
 async def update_incoming(ctx: Ctx, caller: Row, integration_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """`updateIncomingIntegration`: fields the body omits keep their stored values; `token`,
     `type`, `_createdAt` and `_createdBy` never change. Returns the re-read document."""
-    channels = _parse_channels(body.get("channel"), _UPDATE)
-    _check_rate_limit(body, _UPDATE)
+    channels = parse_channels(body.get("channel"), _UPDATE)
+    check_rate_limit(body, _UPDATE)
     rights = await rights_of(ctx, caller)
     current = await manageable(ctx, rights, "incoming", integration_id, caller["id"], method=_UPDATE)
     if current is None:
