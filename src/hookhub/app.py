@@ -33,6 +33,8 @@ from hookhub.api.hooks import router as hooks_router
 from hookhub.api.integration_history import router as integration_history_router
 from hookhub.api.integration_listing import router as integration_listing_router
 from hookhub.api.integrations import router as integrations_router
+from hookhub.api.metrics import MetricsMiddleware
+from hookhub.api.metrics import router as metrics_router
 from hookhub.api.request_log import RequestLogMiddleware
 from hookhub.config import Settings, load_settings
 from hookhub.hub import Hub
@@ -56,6 +58,7 @@ ROUTERS = (
     integrations_router,
     integration_dry_run.router,
     hooks_router,
+    metrics_router,
     admin_ui.router,
 )
 
@@ -109,6 +112,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     app.add_middleware(PreflightMiddleware)
     # added last, so it runs first: hook calls skip routing (see HooksGateway)
     app.add_middleware(HooksGateway)
+    # counts every request, hook calls included, by route template (api/metrics.py)
+    app.add_middleware(MetricsMiddleware)
     # outermost: every request, hook calls included, gets its id and its log line
     app.add_middleware(RequestLogMiddleware)
     return app

@@ -10,6 +10,10 @@ of their addresses.
 The supervisor restarts a worker that dies, stops them all with SIGTERM when it receives SIGTERM
 or SIGINT (in-flight requests finish), and gives up when a worker cannot start (for example the
 port is taken by another program).
+
+Metrics: before starting the workers the supervisor points `PROMETHEUS_MULTIPROC_DIR` at a fresh
+private directory (removed when it ends), so each worker's counters live in files there and any
+worker's `/metrics` sums them all (`hookhub.metrics`). A replaced worker's counts stay in the sums.
 """
 
 from __future__ import annotations
@@ -17,14 +21,18 @@ from __future__ import annotations
 import ctypes
 import logging
 import multiprocessing
+import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
 import uvicorn
 
+from hookhub import metrics
 from hookhub.config import Settings
 
 logger = logging.getLogger("hookhub.serving")
@@ -103,6 +111,15 @@ def _worker(settings: Settings) -> None:
     raise SystemExit(0 if server.started else NOT_STARTED)
 
 
+def _fresh_metrics_dir() -> str:
+    """A new private directory for the workers' metric files, in this process's environment
+    (the workers inherit it). An inherited one is replaced: files of an earlier run would be
+    added to this run's counts."""
+    path = tempfile.mkdtemp(prefix="hookhub-metrics-")
+    os.environ[metrics.MULTIPROC_ENV] = path
+    return path
+
+
 class Supervisor:
     """Starts `settings.workers` worker processes and keeps them running until told to stop."""
 
@@ -130,6 +147,13 @@ class Supervisor:
             return NOT_STARTED
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
+        metrics_dir = _fresh_metrics_dir()
+        try:
+            return self._supervise()
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+    def _supervise(self) -> int:
         self._workers = [self._start_worker() for _ in range(self.settings.workers)]
         status = 0
         while not self._stopping:
@@ -140,6 +164,8 @@ class Supervisor:
                     status, self._stopping = NOT_STARTED, True
                     break
                 logger.warning("worker %s ended (status %s); starting another", process.pid, process.exitcode)
+                if process.pid is not None:
+                    metrics.process_ended(process.pid)
                 self._workers[index] = self._start_worker()
             time.sleep(0.2)
         self._stop_all()

@@ -7,6 +7,7 @@ parsing, one transaction per request (two around a script, which runs outside bo
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import unquote
 
@@ -15,11 +16,12 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hookhub import metrics
 from hookhub.api.deps import HubDep
 from hookhub.api.envelope import json_response
 from hookhub.runtime import hook_fast_path, incoming
-from hookhub.runtime.rate_limit import RateLimiter
-from hookhub.services.errors import HookhubError, NotFound
+from hookhub.runtime.rate_limit import RateLimited, RateLimiter
+from hookhub.services.errors import Failure, HookhubError, InvalidParams, NotFound, NotLoggedIn
 
 router = APIRouter(tags=["hooks"])
 
@@ -136,10 +138,60 @@ def _call(
 
 async def hooks(request: Request, hub: HubDep, path: str) -> Response:
     headers: dict[str, str] = dict(_CORS)
+    segments = _segments(request)
+    # a hook call (not a Zapier helper) is counted by outcome (hookhub.metrics)
+    counted = not (len(segments) in (3, 4) and segments[0] in _HELPERS)
     try:
-        return await _dispatch(request, hub, headers)
+        response = await _dispatch(request, hub, headers, segments)
     except HookhubError as exc:
+        if counted:
+            metrics.record_hook(*refusal(exc))
         return json_response(exc.body(), exc.status, {**headers, **getattr(exc, "headers", {})})
+    except Exception:
+        if counted:
+            metrics.record_hook("refused", "internal_error")
+        raise
+    if counted:
+        metrics.record_hook("duplicate" if incoming.REPLAYED_HEADER in headers else "posted")
+    return response
+
+
+# Refusals by their error text, where that is a sentence rather than a code.
+_REASONS = {
+    incoming.INVALID_HOOK: "invalid_token",
+    incoming.OVERRIDE_DISABLED: "override_disabled",
+    incoming.PAYLOAD_NOT_OBJECT: "payload_not_object",
+}
+# An error code of hookhub's own (`invalid-channel`, `error-message-size-exceeded`): the reason.
+_CODE = re.compile(r"[a-z][a-z0-9_-]{1,47}")
+
+
+def refusal(exc: HookhubError) -> tuple[metrics.HookOutcome, str]:
+    """The outcome and reason a refused hook call is counted under. Reasons come from a bounded
+    set: hookhub's error codes and a few names; a script's own error value (any text) is
+    `script_error`, and anything else is named by its status."""
+    if isinstance(exc, RateLimited):
+        return "rate_limited", ""
+    if isinstance(exc, incoming.ScriptRefusal):
+        return "refused", "script_error"
+    if isinstance(exc, PayloadTooLarge):
+        return "refused", "payload_too_large"
+    if isinstance(exc, incoming.ServiceUnavailable):
+        return "refused", "disabled"
+    if isinstance(exc, NotLoggedIn):
+        return "refused", "invalid_user"
+    if isinstance(exc, InvalidParams):
+        return "refused", "invalid_params"
+    error = getattr(exc, "error", None)
+    if isinstance(error, str):
+        known = _REASONS.get(error)
+        if known is not None:
+            return "refused", known
+        if isinstance(exc, Failure) and _CODE.fullmatch(error):
+            return "refused", error.replace("-", "_")
+    if isinstance(exc, NotFound):
+        return "refused", "not_found"
+    return "refused", f"status_{exc.status}"
 
 
 _HOOKS_SUMMARY = "Execute an incoming webhook, or a Zapier helper (info, sample, add, remove)"
@@ -160,8 +212,7 @@ for _method in ("GET", "POST"):
     )
 
 
-async def _dispatch(request: Request, hub: HubDep, headers: dict[str, str]) -> Response:
-    segments = _segments(request)
+async def _dispatch(request: Request, hub: HubDep, headers: dict[str, str], segments: list[str]) -> Response:
     if not segments or not all(segments) or len(segments) > 4:
         raise NotFound()
     body = await _read_body(request, hub.settings.hooks_max_body_bytes)

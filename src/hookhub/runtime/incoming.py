@@ -508,14 +508,27 @@ async def run_script(
     return result
 
 
+class ScriptRefusal(HookhubError):
+    """Marks the refusals a script's result asked for (its own `error` value, or the runtime's
+    script codes): their text is the script's, so metrics count them under one reason."""
+
+
+class _ScriptFailure(Failure, ScriptRefusal):
+    pass
+
+
+class _ScriptFailureObject(FailureObject, ScriptRefusal):
+    pass
+
+
 def script_failure(value: Any) -> HookhubError:
     """A script's `error` value as the 400 answer: a string is the `error` text, an object is
     merged with `success: false`, anything else lands in `error` as it is."""
     if isinstance(value, str):
-        return Failure(value)
+        return _ScriptFailure(value)
     if isinstance(value, dict):
-        return FailureObject(value)
-    return FailureObject({"error": value})
+        return _ScriptFailureObject(value)
+    return _ScriptFailureObject({"error": value})
 
 
 async def script_user(ctx: Ctx, given: dict[str, Any]) -> Row:

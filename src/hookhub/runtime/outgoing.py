@@ -55,6 +55,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from hookhub import metrics
 from hookhub.hub import Hub
 from hookhub.ids import iso, random_id
 from hookhub.runtime import history_records, matching, outgoing_rules, signing
@@ -225,6 +226,7 @@ class _Ending:
     delivery_id: str
     status: str
     history_id: str | None = None
+    attempt: int = 1  # the attempt that ended (1 = the first), for metrics
 
 
 @dataclass
@@ -738,6 +740,7 @@ class OutgoingEngine:
             await deliveries.complete(
                 ctx.conn, end.delivery_id, self.owner, status=end.status, now=now, history_id=end.history_id
             )
+        _count_endings(begun.endings)
 
     def _write_begun_sqlite(
         self, conn: sqlite3.Connection, begun: _Begun, now: datetime, also: Sequence[dict[str, Any]] = ()
@@ -748,6 +751,7 @@ class OutgoingEngine:
             sqlite_deliveries.complete(
                 conn, end.delivery_id, self.owner, status=end.status, now=now, history_id=end.history_id
             )
+        _count_endings(begun.endings)
 
     def _begin_all(
         self, rows: Sequence[Row], integrations: Mapping[str, dict[str, Any]], now: datetime
@@ -762,7 +766,7 @@ class OutgoingEngine:
             except Exception:
                 log.exception("outgoing: starting delivery %s failed", row["id"])
                 # A bug must not make the row come back forever: it fails for good.
-                begun.endings.append(_Ending(str(row["id"]), deliveries.FAILED))
+                begun.endings.append(_Ending(str(row["id"]), deliveries.FAILED, attempt=_attempt_of(row)))
                 continue
             if attempt is not None:
                 begun.attempts.append(attempt)
@@ -783,7 +787,7 @@ class OutgoingEngine:
         )
         if integration is None or not fires:
             # Gone, disabled, changed, or the message no longer qualifies: stop silently (§3.4 1-3).
-            begun.endings.append(_Ending(str(row["id"]), deliveries.CANCELLED))
+            begun.endings.append(_Ending(str(row["id"]), deliveries.CANCELLED, attempt=_attempt_of(row)))
             return None
         record = history_records.new_record(integration, str(row["event"]), now)
         attempt = _Attempt(
@@ -805,7 +809,9 @@ class OutgoingEngine:
             )
         except PayloadError as exc:
             begun.records.append(record)
-            begun.endings.append(_Ending(str(row["id"]), deliveries.FAILED, history_id=str(record["_id"])))
+            begun.endings.append(
+                _Ending(str(row["id"]), deliveries.FAILED, str(record["_id"]), attempt=_attempt_of(row))
+            )
             log.warning("outgoing: delivery %s has no payload: %s", row["id"], exc)
             return None
         attempt.record = history_records.apply_step(
@@ -1262,7 +1268,7 @@ class OutgoingEngine:
         return True
 
     def _after_finish(self, ended: list[tuple[_Attempt, _Outcome]], held: set[str]) -> None:
-        """Mark the ended attempts whose lease was gone as lost."""
+        """Mark the ended attempts whose lease was gone as lost; count the others (metrics)."""
         for attempt, outcome in ended:
             if outcome.retry_at is not None:
                 # The worker may be sleeping past this new due time.
@@ -1271,6 +1277,11 @@ class OutgoingEngine:
                 # Cancelled meanwhile (integration disabled or removed) or taken over after a stall.
                 attempt.lost = True
                 log.warning("outgoing: delivery %s lost its lease; its outcome is not applied", attempt.id)
+                continue
+            if outcome.retry_at is not None:
+                metrics.record_delivery("retrying", attempt.tries + 1)
+            else:
+                metrics.record_delivery(_OUTCOMES.get(outcome.status or "", "failed"), attempt.tries + 1)
 
     async def _holds_lease(self, ctx: Ctx, attempt: _Attempt, now: datetime) -> bool:
         # Renewing is the conditional check "still ours and pending", and refreshes the lease for
@@ -1414,7 +1425,27 @@ class OutgoingEngine:
                 n = await events.prune_processed(ctx.conn, now - FINISHED_DELIVERY_TTL, batch=PRUNE_BATCH)
             if n < PRUNE_BATCH or self._stopping:
                 break
+        metrics.record_history_pruned(history_deleted)
         return history_deleted, deliveries_deleted
+
+
+# A finished delivery's status as the outcome its attempt is counted under.
+_OUTCOMES: dict[str, metrics.DeliveryOutcome] = {
+    deliveries.DONE: "delivered",
+    deliveries.FAILED: "failed",
+    deliveries.CANCELLED: "cancelled",
+}
+
+
+def _attempt_of(row: Row) -> int:
+    return int(row["tries"] or 0) + 1
+
+
+def _count_endings(endings: Sequence[_Ending]) -> None:
+    """Deliveries that ended as their attempt was being started (written in the caller's
+    transaction, counted as it goes)."""
+    for end in endings:
+        metrics.record_delivery(_OUTCOMES.get(end.status, "failed"), end.attempt)
 
 
 def _still_fires(

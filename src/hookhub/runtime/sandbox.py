@@ -58,11 +58,15 @@ from py_mini_racer import (
     mini_racer,
 )
 
+from hookhub import metrics
 from hookhub.config import Settings
 from hookhub.runtime.egress import EgressError, EgressRefused, EgressResponse
 from hookhub.runtime.isolates import ISOLATE_THREAD
 
 log = logging.getLogger(__name__)
+
+# The method the /hooks pipeline calls; every other one belongs to outgoing webhooks (metrics).
+INCOMING_METHOD = "process_incoming_request"
 
 ScriptStatus = Literal["ok", "error", "timeout", "out_of_memory", "compile_error", "disabled"]
 
@@ -267,9 +271,13 @@ class Sandbox:
         argument_json = json.dumps(argument, default=str, ensure_ascii=False)
         # scripts' fetch runs on this loop: the egress client's connection pool belongs to it
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
+        started = time.perf_counter()
+        outcome = await loop.run_in_executor(
             self._pool, self._call_sync, integration_id, version, source, method, argument_json, loop
         )
+        kind: metrics.ScriptKind = "incoming" if method == INCOMING_METHOD else "outgoing"
+        metrics.record_script(kind, outcome.status, time.perf_counter() - started)
+        return outcome
 
     def forget(self, integration_id: str) -> None:
         """Unload the integration's isolate (e.g. on update or removal); its Store is lost."""
@@ -755,7 +763,7 @@ async def process_incoming_request(
         or not source.strip()
     ):
         return IncomingScriptResult("skip")
-    outcome = await sandbox.call(integration, "process_incoming_request", {"request": request})
+    outcome = await sandbox.call(integration, INCOMING_METHOD, {"request": request})
     if outcome.status == "disabled":
         return IncomingScriptResult("skip", outcome=outcome)
     if outcome.status == "compile_error":
