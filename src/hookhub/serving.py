@@ -115,9 +115,35 @@ def _fresh_metrics_dir() -> str:
     """A new private directory for the workers' metric files, in this process's environment
     (the workers inherit it). An inherited one is replaced: files of an earlier run would be
     added to this run's counts."""
-    path = tempfile.mkdtemp(prefix="hookhub-metrics-")
+    _remove_orphaned_metrics_dirs()
+    path = tempfile.mkdtemp(prefix=f"{_METRICS_DIR_PREFIX}{os.getpid()}-")
     os.environ[metrics.MULTIPROC_ENV] = path
     return path
+
+
+_METRICS_DIR_PREFIX = "hookhub-metrics-"
+
+
+def _remove_orphaned_metrics_dirs() -> None:
+    """A supervisor killed with SIGKILL cannot remove its directory: the next one removes every
+    directory whose supervisor (the pid in its name) no longer runs."""
+    root = tempfile.gettempdir()
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(_METRICS_DIR_PREFIX):
+            continue
+        pid_text = name[len(_METRICS_DIR_PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        except OSError:
+            continue  # alive but not ours (EPERM): leave it
 
 
 class Supervisor:

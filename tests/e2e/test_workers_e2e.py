@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import ADMIN_PASS, ADMIN_USERNAME, OUTGOING_ENV, Client, start_server
+from tests.e2e.conftest import ADMIN_PASS, ADMIN_USERNAME, OUTGOING_ENV, Client, serving, start_server
 from tests.e2e.receiver import Receiver
 
 MESSAGES = 30
@@ -162,7 +162,9 @@ def _eventually_ok(client: httpx.Client) -> bool:
 
 
 def test_workers_end_with_their_supervisor(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "data", HOOKHUB_WORKERS="2")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    server = start_server(tmp_path / "data", HOOKHUB_WORKERS="2", TMPDIR=str(temp))
     workers = _worker_pids(server.proc.pid)
     assert len(workers) == 2, server.log()
     server.stop(signal.SIGKILL)
@@ -170,3 +172,8 @@ def test_workers_end_with_their_supervisor(tmp_path: Path) -> None:
     while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
         time.sleep(0.2)
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "a worker outlived its supervisor"
+    # the killed supervisor's metrics directory is left behind; the next supervisor removes it
+    [orphan] = list(temp.glob("hookhub-metrics-*"))
+    with serving(tmp_path / "data", HOOKHUB_WORKERS="2", TMPDIR=str(temp)) as again:
+        assert not orphan.exists()
+        assert len(list(temp.glob("hookhub-metrics-*"))) == 1, again.log()
