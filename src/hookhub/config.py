@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     port: Annotated[int, Field(validation_alias="HOOKHUB_PORT", ge=0, le=65535)] = 3000
     # `hookhub serve --workers`: processes sharing the port (each with its own delivery engine).
     workers: Annotated[int, Field(validation_alias="HOOKHUB_WORKERS", ge=1, le=64)] = 1
+    # How long an idle keep-alive connection stays open. Longer than a proxy's or client's own idle
+    # timeout (nginx upstream keepalive 60 s, load balancers 60 s), so the server never closes a
+    # connection just as the other side reuses it (which they report as a 502 or a reset).
+    keep_alive_seconds: Annotated[
+        int, Field(validation_alias="HOOKHUB_KEEP_ALIVE_SECONDS", ge=1, le=3600)
+    ] = 75
     root_url: Annotated[str | None, Field(validation_alias="ROOT_URL")] = None
     log_level: Annotated[str, Field(validation_alias="HOOKHUB_LOG_LEVEL")] = "info"
     # `text`: one readable line per record; `json`: one JSON object per line, for log shippers.

@@ -61,6 +61,7 @@ def _config(app: object, settings: Settings, **extra: object) -> uvicorn.Config:
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=30,
+        timeout_keep_alive=settings.keep_alive_seconds,
         server_header=False,
         # uvicorn's access log prints request paths, and /hooks paths carry integration tokens;
         # hookhub logs each request itself with the token masked (api/request_log.py).

@@ -4,6 +4,7 @@ restarts, and a clear refusal of bad configuration."""
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from tests.e2e.conftest import (
     http_get,
     http_post,
     server_env,
+    serving,
     start_server,
 )
 
@@ -269,3 +271,25 @@ def test_migrate_command(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "migrations applied" in result.stdout
     assert (tmp_path / "data" / "hookhub.sqlite3").exists()
+
+
+def _idle_until_closed(port: int, limit: float) -> float:
+    """Seconds an idle keep-alive connection stays open after one request (up to `limit`)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=limit) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        started = time.monotonic()
+        try:
+            while sock.recv(65536):
+                pass
+        except TimeoutError:
+            pass
+        return time.monotonic() - started
+
+
+def test_keep_alive_timeout_is_the_setting(data_dir: Path) -> None:
+    """HOOKHUB_KEEP_ALIVE_SECONDS: idle connections close after it, not after uvicorn's 5 s, which
+    is shorter than the idle timeout of the proxies in front (a reused connection closing = 502)."""
+    with serving(data_dir, HOOKHUB_KEEP_ALIVE_SECONDS="1") as server:
+        assert 0.8 < _idle_until_closed(server.port, limit=4) < 3
