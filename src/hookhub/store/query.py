@@ -202,6 +202,12 @@ _ESCAPES = {
     "z": r"\Z",
 }
 _CHAR_ESCAPES = frozenset("ntrfv")
+# PostgreSQL refuses what RE2 accepts here (an error, a 500, if it reached the database): counts in
+# `{m,n}` above 255, a quantifier on an anchor (`$*`, `\b+`), a negated POSIX class (`[[:^alpha:]]`)
+# and a `-` after a class (`[\d-z]`, which RE2 reads as a literal `-`).
+_BOUND = re.compile(r"\{([0-9]+)(?:,([0-9]*))?\}")
+_MAX_REPEAT = 255
+_ANCHOR_ESCAPES = frozenset("bBAz")
 
 
 @dataclass(frozen=True)
@@ -209,6 +215,12 @@ class _Regex:
     pattern: str  # RE2 syntax, leading inline flags removed
     flags: str  # sorted subset of "ims"
     postgresql: str  # the same expression as a PostgreSQL ARE with embedded options
+
+
+def _no_range_after_class(pattern: str, i: int) -> None:
+    """A `-` after a class inside brackets is a literal to RE2 and a bad range to PostgreSQL."""
+    if pattern.startswith("-", i) and not pattern.startswith("-]", i):
+        raise QueryError("$regex may not follow a class such as \\d with - inside brackets")
 
 
 def _to_postgresql(pattern: str, flags: str) -> str:
@@ -222,8 +234,20 @@ def _to_postgresql(pattern: str, flags: str) -> str:
     i, n = 0, len(pattern)
     in_class = False
     class_start = 0
+    ranged = 0  # in a class: 1 after `x-`, 2 right after a range `x-y`
+    after_anchor = False
     while i < n:
         c = pattern[i]
+        bound = _BOUND.match(pattern, i) if c == "{" and not in_class else None
+        if after_anchor and (c in "*+?" or bound):
+            raise QueryError("$regex may not repeat an anchor such as ^, $ or \\b")
+        after_anchor = not in_class and c in "^$"
+        if bound:
+            if any(int(count) > _MAX_REPEAT for count in bound.groups() if count):
+                raise QueryError(f"$regex repetition counts above {_MAX_REPEAT} are not supported")
+            out.append(bound.group(0))
+            i = bound.end()
+            continue
         if c == "\\":
             if i + 1 >= n:
                 raise QueryError("$regex ends with a lone backslash")
@@ -231,10 +255,14 @@ def _to_postgresql(pattern: str, flags: str) -> str:
             i += 2
             if not e.isalnum() or e in _CHAR_ESCAPES:
                 out.append("\\" + e)
+                ranged = 2 if ranged == 1 else 0
             elif in_class and e in _CLASS_ESCAPES:
                 out.append(_CLASS_ESCAPES[e])
+                _no_range_after_class(pattern, i)
+                ranged = 0
             elif not in_class and e in _ESCAPES:
                 out.append(_ESCAPES[e])
+                after_anchor = e in _ANCHOR_ESCAPES
             else:
                 raise QueryError(f"$regex escape \\{e} is not supported")
             continue
@@ -243,11 +271,21 @@ def _to_postgresql(pattern: str, flags: str) -> str:
                 end = pattern.find(":]", i + 2)
                 if end < 0:
                     raise QueryError("$regex has an unterminated character class")
+                if pattern.startswith("[:^", i):
+                    raise QueryError("$regex negated POSIX classes such as [:^alpha:] are not supported")
                 out.append(pattern[i : end + 2])
                 i = end + 2
+                _no_range_after_class(pattern, i)
+                ranged = 0
                 continue
             if c == "]" and i > class_start:
                 in_class = False
+            elif c == "-" and i > class_start and ranged != 1 and not pattern.startswith("-]", i):
+                if ranged == 2:  # RE2 reads [a-z-9] as a-z, "-", 9; PostgreSQL refuses it
+                    raise QueryError("$regex ranges may not be chained, as in [a-z-9]")
+                ranged = 1
+            else:
+                ranged = 2 if ranged == 1 else 0
             out.append(c)
             i += 1
             continue
@@ -259,6 +297,7 @@ def _to_postgresql(pattern: str, flags: str) -> str:
                 out.append("^")
                 i += 1
             class_start = i  # a `]` right here is a literal
+            ranged = 0
             continue
         if c == "(" and pattern.startswith("(?", i):
             if not pattern.startswith("(?:", i):
@@ -317,7 +356,7 @@ def _date(value: Any) -> datetime:
     if isinstance(value, str):
         try:
             return parse_iso(value)
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: in range only before the shift to UTC
             raise QueryError(f"not an ISO-8601 date: {value!r}") from None
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**53:
         try:
