@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hookhub import __version__, log_records
 from hookhub.api import (
     admin_ui,
+    api_docs,
     auth,
     channels,
     chat,
@@ -60,6 +61,7 @@ ROUTERS = (
     hooks_router,
     metrics_router,
     admin_ui.router,
+    api_docs.router,
 )
 
 

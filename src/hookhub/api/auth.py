@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from hookhub.api.deps import CallerDep, HubDep
 from hookhub.api.envelope import json_response, ok
-from hookhub.api.routing import make_router
+from hookhub.api.routing import json_body, make_router
 from hookhub.services import auth
 from hookhub.services.documents import me_doc
 from hookhub.services.errors import LoginFailed
@@ -17,7 +17,24 @@ from hookhub.services.errors import LoginFailed
 router = make_router("auth")
 
 
-@router.post("/api/v1/login", summary="Log in with a password or a resume token")
+_LOGIN_BODY = {
+    "type": "object",
+    "description": "`user` (or `username`, `email`) and `password`; or a `resume` token",
+    "properties": {
+        "user": {"type": "string"},
+        "username": {"type": "string"},
+        "email": {"type": "string"},
+        "password": {"type": "string"},
+        "resume": {"type": "string"},
+    },
+}
+
+
+@router.post(
+    "/api/v1/login",
+    summary="Log in with a password or a resume token",
+    openapi_extra=json_body(_LOGIN_BODY, required=True),
+)
 async def login(hub: HubDep, body: dict[str, Any] = BodyParam(default_factory=dict)) -> Response:
     if not isinstance(body, dict):
         raise LoginFailed("Unauthorized", "Unauthorized")

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from hookhub.api.deps import CallerDep, HubDep
 from hookhub.api.envelope import ok
-from hookhub.api.routing import StrictBody, make_router
+from hookhub.api.routing import StrictBody, json_body, make_router
 from hookhub.services import chat
 from hookhub.services.documents import message_doc
 from hookhub.services.errors import Failure
@@ -21,7 +21,50 @@ def _epoch_ms(hub: HubDep) -> int:
     return int(hub.clock().timestamp() * 1000)
 
 
-@router.post("/api/v1/chat.postMessage", summary="Post a message to a channel, group or user")
+_POST_MESSAGE_BODY = {
+    "type": "object",
+    "description": "`roomId` or `channel` (`#name`, `@username`, an id, or a list of them) and the message",
+    "properties": {
+        "roomId": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+        "channel": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+        "text": {"type": "string"},
+        "alias": {"type": "string"},
+        "emoji": {"type": "string"},
+        "avatar": {"type": "string"},
+        "attachments": {"type": "array", "items": {"type": "object"}},
+        "tmid": {"type": "string"},
+        "customFields": {"type": "object"},
+    },
+}
+_SEND_MESSAGE_BODY = {
+    "type": "object",
+    "required": ["message"],
+    "properties": {
+        "message": {
+            "type": "object",
+            "required": ["rid"],
+            "properties": {
+                "rid": {"type": "string"},
+                "_id": {"type": "string"},
+                "msg": {"type": "string"},
+                "tmid": {"type": "string"},
+                "alias": {"type": "string"},
+                "emoji": {"type": "string"},
+                "avatar": {"type": "string"},
+                "attachments": {"type": "array", "items": {"type": "object"}},
+                "customFields": {"type": "object"},
+            },
+        },
+        "previewUrls": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+@router.post(
+    "/api/v1/chat.postMessage",
+    summary="Post a message to a channel, group or user",
+    openapi_extra=json_body(_POST_MESSAGE_BODY, required=True),
+)
 async def post_message(
     hub: HubDep, caller: CallerDep, body: dict[str, Any] = BodyParam(default_factory=dict)
 ) -> Response:
@@ -31,7 +74,11 @@ async def post_message(
     return ok({"ts": _epoch_ms(hub), "channel": first.channel, "message": message_doc(first.message)})
 
 
-@router.post("/api/v1/chat.sendMessage", summary="Send a client-built message to a room")
+@router.post(
+    "/api/v1/chat.sendMessage",
+    summary="Send a client-built message to a room",
+    openapi_extra=json_body(_SEND_MESSAGE_BODY, required=True),
+)
 async def send_message(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     async with hub.tx() as ctx:
         row = await chat.send_message(ctx, caller.user, body)

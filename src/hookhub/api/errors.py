@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from hookhub.api import openapi_doc
 from hookhub.api.envelope import json_response
 from hookhub.services.errors import HookhubError, InvalidParams
 
@@ -92,6 +93,10 @@ def ajv_messages(errors: list[dict[str, Any]]) -> list[str]:
             out.append(f"{parent + ' ' if parent else ''}must NOT have additional properties ('{loc[-1]}')")
         elif kind in ("json_invalid", "json_type"):
             out.append("the request body is not valid JSON")
+        elif kind == "string_too_long":
+            path = "/" + "/".join(loc) if loc else ""
+            limit = err.get("ctx", {}).get("max_length")
+            out.append(f"{path + ' ' if path else ''}must NOT have more than {limit} characters")
         else:
             path = "/" + "/".join(loc) if loc else ""
             message = _AJV_TYPES.get(kind, err.get("msg", "is invalid"))
@@ -100,6 +105,9 @@ def ajv_messages(errors: list[dict[str, Any]]) -> list[str]:
 
 
 def install(app: FastAPI) -> None:
+    # the OpenAPI document describes the envelopes made here (and not FastAPI's 422)
+    openapi_doc.install(app)
+
     @app.exception_handler(HookhubError)
     async def _domain(_request: Request, exc: HookhubError) -> Response:
         return json_response(exc.body(), exc.status)

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from hookhub.api.deps import CallerDep, HubDep, PageDep
 from hookhub.api.envelope import ok
-from hookhub.api.routing import Body, make_router
+from hookhub.api.routing import Body, json_body, make_router
 from hookhub.services import direct, room_admin
 from hookhub.services.documents import room_doc
 from hookhub.services.errors import InvalidParams, MeteorError
@@ -52,7 +52,22 @@ def _create_usernames(body: Any) -> tuple[list[str], bool]:
     return [n for n in names if n], exclude_self
 
 
-@router.post("/api/v1/im.create", summary="Open a direct message with one or more users")
+@router.post(
+    "/api/v1/im.create",
+    summary="Open a direct message with one or more users",
+    openapi_extra=json_body(
+        {
+            "type": "object",
+            "description": "Exactly one of `username` and `usernames` (comma-separated)",
+            "properties": {
+                "username": {"type": "string"},
+                "usernames": {"type": "string"},
+                "excludeSelf": {"type": "boolean"},
+            },
+        },
+        required=True,
+    ),
+)
 @router.post("/api/v1/dm.create", include_in_schema=False)
 async def create(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     usernames, exclude_self = _create_usernames(body)

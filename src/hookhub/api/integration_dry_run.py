@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from hookhub.api.deps import CallerDep, HubDep
 from hookhub.api.envelope import ok
-from hookhub.api.routing import make_router
+from hookhub.api.routing import json_body, make_router
 from hookhub.services.integrations import dry_run
 
 router = make_router("integrations")
@@ -20,6 +20,19 @@ router = make_router("integrations")
 @router.post(
     "/api/v1/integrations.dryRun",
     summary="Run an integration script against a sample request, posting nothing (hookhub extension)",
+    openapi_extra=json_body(
+        {
+            "type": "object",
+            "required": ["type"],
+            "properties": {
+                "type": {"enum": ["webhook-incoming", "webhook-outgoing"]},
+                "script": {"type": "string"},
+                "integrationId": {"type": "string"},
+                "request": {"type": "object", "description": "A sample request (see the description)"},
+            },
+        },
+        required=True,
+    ),
 )
 async def integrations_dry_run(
     hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from hookhub.api.deps import CallerDep, HubDep
 from hookhub.api.envelope import ok
-from hookhub.api.routing import make_router
+from hookhub.api.routing import json_body, make_router
 from hookhub.services.errors import Failure, InvalidParams, PermissionRequired
 from hookhub.services.integrations import incoming, outgoing
 from hookhub.services.integrations.permissions import INCOMING, OUTGOING, rights_of
@@ -215,6 +215,33 @@ REMOVE_SCHEMA = [
     ),
 ]
 
+
+def _prop_schema(prop: Prop) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": [prop.type, "null"] if prop.nullable else prop.type}
+    if prop.pattern is not None:
+        schema["pattern"] = prop.pattern
+    if prop.type == "number":
+        schema.update(minimum=_INT32_MIN, maximum=_INT32_MAX)
+    if prop.type == "array":
+        schema["items"] = {"type": "string", "minLength": 1}
+    return schema
+
+
+def json_schema(branches: list[Branch]) -> dict[str, Any]:
+    """The JSON Schema `validate_one_of` enforces, for the OpenAPI document."""
+    return {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {name: _prop_schema(prop) for name, prop in branch.properties.items()},
+                "required": list(branch.required),
+                "additionalProperties": branch.additional,
+            }
+            for branch in branches
+        ]
+    }
+
+
 _NOT_FOUND = "No integration found."
 _INVALID_TYPE = "Invalid integration type."
 
@@ -234,8 +261,11 @@ def _answer(document: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-
-@router.post("/api/v1/integrations.create", summary="Create an incoming or outgoing webhook integration")
+@router.post(
+    "/api/v1/integrations.create",
+    summary="Create an incoming or outgoing webhook integration",
+    openapi_extra=json_body(json_schema(CREATE_SCHEMA), required=True),
+)
 async def create(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     data = validate_one_of(CREATE_SCHEMA, body)
     kind = data["type"]
@@ -249,7 +279,11 @@ async def create(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=N
     return ok(_answer(document))
 
 
-@router.put("/api/v1/integrations.update", summary="Change an incoming or outgoing webhook integration")
+@router.put(
+    "/api/v1/integrations.update",
+    summary="Change an incoming or outgoing webhook integration",
+    openapi_extra=json_body(json_schema(UPDATE_SCHEMA), required=True),
+)
 async def update(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     data = validate_one_of(UPDATE_SCHEMA, body)
     kind = data["type"]
@@ -269,7 +303,11 @@ async def update(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=N
     return ok(_answer(document))
 
 
-@router.post("/api/v1/integrations.remove", summary="Delete an integration (outgoing history included)")
+@router.post(
+    "/api/v1/integrations.remove",
+    summary="Delete an integration (outgoing history included)",
+    openapi_extra=json_body(json_schema(REMOVE_SCHEMA), required=True),
+)
 async def remove(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     data = validate_one_of(REMOVE_SCHEMA, body)
     async with hub.tx() as ctx:

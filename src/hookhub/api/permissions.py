@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from hookhub.api.deps import CallerDep, HubDep, parse_updated_since
 from hookhub.api.envelope import ok
-from hookhub.api.routing import make_router
+from hookhub.api.routing import json_body, make_router
 from hookhub.services import roles as role_service
 from hookhub.services.errors import PermissionRequired
 from hookhub.store import access
@@ -27,7 +27,30 @@ async def list_all(hub: HubDep, caller: CallerDep, updatedSince: str | None = No
     return ok({"update": [role_service.permission_doc(r) for r in rows], "remove": []})
 
 
-@router.post("/api/v1/permissions.update", summary="Replace the roles of some permissions")
+@router.post(
+    "/api/v1/permissions.update",
+    summary="Replace the roles of some permissions",
+    openapi_extra=json_body(
+        {
+            "type": "object",
+            "required": ["permissions"],
+            "properties": {
+                "permissions": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["_id", "roles"],
+                        "properties": {
+                            "_id": {"type": "string"},
+                            "roles": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                }
+            },
+        },
+        required=True,
+    ),
+)
 async def update(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     async with hub.tx() as ctx:
         if not await ctx.can(caller.user, "access-permissions"):

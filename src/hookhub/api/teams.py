@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from hookhub.api.deps import CallerDep, HubDep, PageDep
 from hookhub.api.envelope import ok
-from hookhub.api.routing import make_router
+from hookhub.api.routing import json_body, make_router
 from hookhub.services import room_admin, team_rooms, teams
 from hookhub.services.errors import Failure, MeteorError
 
@@ -52,11 +52,57 @@ def _rooms_param(body: dict[str, Any], key: str) -> list[str] | None:
     return value
 
 
+def _text(body: dict[str, Any], key: str) -> str | None:
+    """A room id or name: a string or absent (a number or a list would reach the database)."""
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _invalid(f"{key} must be string")
+    return value
+
+
+# -- the bodies' schemas, for the OpenAPI document (the routes check bodies themselves, with
+# Rocket.Chat's wording; these say what the checks accept) -----------------------------------------
+
+_STRINGS: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+_TEAM_TYPE: dict[str, Any] = {"enum": [teams.PUBLIC, teams.PRIVATE], "description": "0 public, 1 private"}
+_TEAM_REF: dict[str, Any] = {
+    "teamId": {"type": "string", "description": "The team's id (or give `teamName`)"},
+    "teamName": {"type": "string"},
+}
+_MEMBER: dict[str, Any] = {
+    "type": "object",
+    "required": ["userId"],
+    "properties": {"userId": {"type": "string"}, "roles": _STRINGS},
+}
+
+
+def _body(properties: dict[str, Any], *required: str, team: bool = True) -> dict[str, Any]:
+    schema = {"type": "object", "properties": {**(_TEAM_REF if team else {}), **properties}}
+    if required:
+        schema["required"] = list(required)
+    return json_body(schema, required=True)
+
+
 def _match_error(text: str) -> Failure:
     return Failure(f"Match error: {text}")
 
 
-@router.post("/api/v1/teams.create", summary="Create a team with its main room")
+@router.post(
+    "/api/v1/teams.create",
+    summary="Create a team with its main room",
+    openapi_extra=_body(
+        {
+            "name": {"type": "string"},
+            "type": _TEAM_TYPE,
+            "members": _STRINGS,
+            "owner": {"type": "string"},
+            "room": {"type": "object", "properties": {"readOnly": {"type": "boolean"}}},
+        },
+        "name",
+        "type",
+        team=False,
+    ),
+)
 async def create(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     """Body: `name`, `type` (0 public, 1 private), `members` (user ids or usernames), `owner`
     (a user id), `room` (`readOnly`)."""
@@ -153,7 +199,11 @@ def _member(value: Any, where: str) -> teams.MemberChange:
     return teams.MemberChange(value["userId"], roles)
 
 
-@router.post("/api/v1/teams.addMembers", summary="Add members to a team")
+@router.post(
+    "/api/v1/teams.addMembers",
+    summary="Add members to a team",
+    openapi_extra=_body({"members": {"type": "array", "items": _MEMBER, "minItems": 1}}, "members"),
+)
 async def add_members(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     data = _object(body)
     ref = _ref(data)
@@ -166,7 +216,11 @@ async def add_members(hub: HubDep, caller: CallerDep, body: Any = BodyParam(defa
     return ok()
 
 
-@router.post("/api/v1/teams.updateMember", summary="Replace a team member's roles")
+@router.post(
+    "/api/v1/teams.updateMember",
+    summary="Replace a team member's roles",
+    openapi_extra=_body({"member": _MEMBER}, "member"),
+)
 async def update_member(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     data = _object(body)
     ref = _ref(data)
@@ -176,7 +230,11 @@ async def update_member(hub: HubDep, caller: CallerDep, body: Any = BodyParam(de
     return ok()
 
 
-@router.post("/api/v1/teams.removeMember", summary="Remove a member from a team")
+@router.post(
+    "/api/v1/teams.removeMember",
+    summary="Remove a member from a team",
+    openapi_extra=_body({"userId": {"type": "string"}, "rooms": _STRINGS}, "userId"),
+)
 async def remove_member(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     data = _object(body)
     ref = _ref(data)
@@ -189,7 +247,7 @@ async def remove_member(hub: HubDep, caller: CallerDep, body: Any = BodyParam(de
     return ok()
 
 
-@router.post("/api/v1/teams.leave", summary="Leave a team")
+@router.post("/api/v1/teams.leave", summary="Leave a team", openapi_extra=_body({"rooms": _STRINGS}))
 async def leave(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     data = _object(body)
     ref = _ref(data)
@@ -199,7 +257,11 @@ async def leave(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=No
     return ok()
 
 
-@router.post("/api/v1/teams.delete", summary="Delete a team and its main room")
+@router.post(
+    "/api/v1/teams.delete",
+    summary="Delete a team and its main room",
+    openapi_extra=_body({"roomsToRemove": _STRINGS}),
+)
 async def delete(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     data = _object(body)
     ref = _ref(data)
@@ -212,7 +274,11 @@ async def delete(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=N
 # -- the team's rooms ------------------------------------------------------------------------------
 
 
-@router.post("/api/v1/teams.addRooms", summary="Move rooms into a team")
+@router.post(
+    "/api/v1/teams.addRooms",
+    summary="Move rooms into a team",
+    openapi_extra=_body({"rooms": _STRINGS}, "rooms"),
+)
 async def add_rooms(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     data = _object(body)
     ref = _ref(data)
@@ -224,7 +290,11 @@ async def add_rooms(hub: HubDep, caller: CallerDep, body: Any = BodyParam(defaul
     return ok({"rooms": docs})
 
 
-@router.post("/api/v1/teams.removeRoom", summary="Take a room out of a team")
+@router.post(
+    "/api/v1/teams.removeRoom",
+    summary="Take a room out of a team",
+    openapi_extra=_body({"roomId": {"type": "string"}}, "roomId"),
+)
 async def remove_room(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     data = _object(body)
     ref = _ref(data)
@@ -236,7 +306,13 @@ async def remove_room(hub: HubDep, caller: CallerDep, body: Any = BodyParam(defa
     return ok({"room": doc})
 
 
-@router.post("/api/v1/teams.updateRoom", summary="Make a team room a default room, or not")
+@router.post(
+    "/api/v1/teams.updateRoom",
+    summary="Make a team room a default room, or not",
+    openapi_extra=_body(
+        {"roomId": {"type": "string"}, "isDefault": {"type": "boolean"}}, "roomId", "isDefault", team=False
+    ),
+)
 async def update_room(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     data = _object(body)
     room_id, is_default = data.get("roomId"), data.get("isDefault")
@@ -300,7 +376,13 @@ async def list_rooms_of_user(
     return ok({"rooms": docs, "total": total, "count": len(docs), "offset": 0})
 
 
-@router.post("/api/v1/teams.update", summary="Rename a team or change its type")
+@router.post(
+    "/api/v1/teams.update",
+    summary="Rename a team or change its type",
+    openapi_extra=_body(
+        {"data": {"type": "object", "properties": {"name": {"type": "string"}, "type": _TEAM_TYPE}}}, "data"
+    ),
+)
 async def update(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     data = _object(body)
     ref = _ref(data)
@@ -331,7 +413,11 @@ async def autocomplete(hub: HubDep, caller: CallerDep, name: str | None = None) 
     return ok({"teams": found})
 
 
-@router.post("/api/v1/teams.convertToChannel", summary="Turn a team back into a channel")
+@router.post(
+    "/api/v1/teams.convertToChannel",
+    summary="Turn a team back into a channel",
+    openapi_extra=_body({"roomsToRemove": _STRINGS}),
+)
 async def convert_to_channel(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     data = _object(body)
     ref = _ref(data)
@@ -346,24 +432,32 @@ async def convert_to_channel(hub: HubDep, caller: CallerDep, body: Any = BodyPar
 # -- rooms into teams ----------------------------------------------------------------------------
 
 
-@router.post("/api/v1/channels.convertToTeam", summary="Turn a public channel into a team")
+@router.post(
+    "/api/v1/channels.convertToTeam",
+    summary="Turn a public channel into a team",
+    openapi_extra=_body({"channelId": {"type": "string"}, "channelName": {"type": "string"}}, team=False),
+)
 async def channel_to_team(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     data = _object(body)
     async with hub.tx() as ctx:
         room = await room_admin.lookup(
-            ctx, room_admin.CHANNELS, caller.user, data.get("channelId"), data.get("channelName")
+            ctx, room_admin.CHANNELS, caller.user, _text(data, "channelId"), _text(data, "channelName")
         )
         team = await team_rooms.convert_room(ctx, caller.user, room)
         doc = teams.team_doc(team)
     return ok({"team": doc})
 
 
-@router.post("/api/v1/groups.convertToTeam", summary="Turn a private group into a team")
+@router.post(
+    "/api/v1/groups.convertToTeam",
+    summary="Turn a private group into a team",
+    openapi_extra=_body({"roomId": {"type": "string"}, "roomName": {"type": "string"}}, team=False),
+)
 async def group_to_team(hub: HubDep, caller: CallerDep, body: Any = BodyParam(default=None)) -> Response:
     data = _object(body)
     async with hub.tx() as ctx:
         room = await room_admin.lookup(
-            ctx, room_admin.GROUPS, caller.user, data.get("roomId"), data.get("roomName")
+            ctx, room_admin.GROUPS, caller.user, _text(data, "roomId"), _text(data, "roomName")
         )
         team = await team_rooms.convert_room(ctx, caller.user, room)
         doc = teams.team_doc(team)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 from sqlalchemy import func
@@ -21,12 +21,17 @@ from hookhub.store.tables import users as users_table
 
 router = make_router("users")
 
+# Beyond Rocket.Chat: what the database columns hold (PostgreSQL refuses a longer value); the
+# answer is ajv's "must NOT have more than N characters".
+Name = Annotated[str, Field(max_length=255)]
+Email = Annotated[str, Field(max_length=320)]
+
 
 class RegisterBody(StrictBody):
-    username: str
-    email: str
+    username: Name
+    email: Email
     pass_: str = Field(alias="pass")
-    name: str | None = None
+    name: Name | None = None
     secret: str | None = None
     reason: str | None = None
     customFields: dict[str, Any] | None = None
@@ -43,10 +48,10 @@ async def register(hub: HubDep, caller: OptionalCallerDep, body: RegisterBody) -
 
 
 class CreateBody(StrictBody):
-    email: str
-    name: str
+    email: Email
+    name: Name
     password: str
-    username: str
+    username: Name
     active: bool | None = None
     bio: str | None = None
     nickname: str | None = None
@@ -136,10 +141,10 @@ async def list_users(hub: HubDep, caller: CallerDep, page: PageDep) -> Response:
 
 
 class UpdateData(StrictBody):
-    email: str | None = None
-    name: str | None = None
+    email: Email | None = None
+    name: Name | None = None
     password: str | None = None
-    username: str | None = None
+    username: Name | None = None
     bio: str | None = None
     nickname: str | None = None
     statusText: str | None = None
@@ -230,6 +235,10 @@ class TokenNameBody(Body):
     bypassTwoFactor: bool = False
 
 
+# the size of the personal token's name column (store.tables)
+TOKEN_NAME_MAX = 255
+
+
 def _token_name(body: TokenNameBody) -> str:
     if not body.tokenName:
         raise Failure("The 'tokenName' param is required")
@@ -239,6 +248,9 @@ def _token_name(body: TokenNameBody) -> str:
 @router.post("/api/v1/users.generatePersonalAccessToken", summary="Create a personal access token")
 async def generate_pat(hub: HubDep, caller: CallerDep, body: TokenNameBody) -> Response:
     name = _token_name(body)
+    if len(name) > TOKEN_NAME_MAX:
+        # beyond Rocket.Chat: the name must fit its column (PostgreSQL refuses a longer one)
+        raise Failure(f"The 'tokenName' param must not be longer than {TOKEN_NAME_MAX} characters")
     async with hub.tx() as ctx:
         token = await auth.generate_personal_token(ctx, caller.user, name, body.bypassTwoFactor)
     return ok({"token": token})

@@ -310,9 +310,29 @@ class Composed:
     attachments: list[Any] | None
 
 
+def _without_nul(value: Any) -> Any:
+    """`value` with every NUL character of its strings (and keys) made U+FFFD; the same object
+    when it holds none (the common case costs one walk, no copy)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        pairs = [(_without_nul(k), _without_nul(v)) for k, v in value.items()]
+        if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(pairs, value.items(), strict=True)):
+            return value
+        return dict(pairs)
+    if isinstance(value, list):
+        items = [_without_nul(item) for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
+
+
 def compose_post(max_size: int, body: dict[str, Any], defaults: dict[str, str]) -> Composed:
     """The pure part of `post_message`: validate the body's own fields (raising its errors, in its
-    order) and build the message fields. `max_size` is `Message_MaxAllowedSize`."""
+    order) and build the message fields. `max_size` is `Message_MaxAllowedSize`.
+
+    A NUL character (which a webhook payload or a script's result may hold; PostgreSQL's text
+    cannot) becomes U+FFFD, on both databases alike: the message is kept, not refused."""
+    body = _without_nul(body)
     raw_targets = body.get("channel") if body.get("channel") is not None else body.get("roomId")
     if raw_targets is None:
         raise InvalidParams(
