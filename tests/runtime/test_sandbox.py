@@ -1098,3 +1098,29 @@ async def test_garbage_of_many_calls_never_reaches_the_memory_limit(tmp_path: Pa
         assert statuses == {"ok": 6000}
     finally:
         await small.close()
+
+
+async def test_a_script_keeping_data_alive_raises_its_collection_threshold(tmp_path: Path) -> None:
+    """A script that keeps more than the first threshold (2 MiB) alive would trip a full
+    collection on nearly every call; the threshold doubles instead, and calls stop collecting.
+    A script that keeps nothing keeps the first threshold."""
+    box = Sandbox(settings_for(tmp_path, script_memory_mb=16))
+    try:
+        keeper = integration(
+            "const kept = [];\n"
+            + incoming(
+                "if (kept.length < 150000) for (let i = 0; i < 5000; i++) kept.push({ i });\n"
+                "return { content: { text: String(kept.length) } };"
+            )
+        )
+        plain = integration(incoming("return { content: { text: request.content.text } };"))
+        collections = 0
+        for _ in range(300):
+            assert (await box.call(keeper, "process_incoming_request", {"request": REQUEST})).status == "ok"
+            collections += box._cache[keeper["_id"]].calls_since_gc == 0
+            assert (await box.call(plain, "process_incoming_request", {"request": REQUEST})).status == "ok"
+        assert box._cache[keeper["_id"]].gc_threshold >= 4 * 1024 * 1024
+        assert 1 <= collections <= 10
+        assert box._cache[plain["_id"]].gc_threshold == 2 * 1024 * 1024
+    finally:
+        await box.close()

@@ -159,6 +159,11 @@ def _load_shim(*, fetch_enabled: bool) -> str:
 
 
 # Isolates that could not be stopped (see _Loaded.close); referenced so they are never freed.
+# Sandbox._collect_garbage: the first heap size that triggers a full collection after a call, and
+# how many calls apart two collections must be for that size to be kept (not doubled).
+_GC_FIRST_THRESHOLD = 2 * 1024 * 1024
+_GC_MIN_CALLS = 64
+
 _QUARANTINE: list[AbstractContextManager[MiniRacer]] = []
 
 
@@ -179,6 +184,9 @@ class _Loaded:
         self.failure: ScriptOutcome | None = None
         # Still running JavaScript no task owns (a runaway promise job): only freeing stops it.
         self.busy = False
+        # when a full garbage collection runs (Sandbox._collect_garbage)
+        self.gc_threshold = 0
+        self.calls_since_gc = 0
         self._maker: AbstractContextManager[MiniRacer] | None = None
         self._closed = False
 
@@ -371,7 +379,8 @@ class Sandbox:
         racer = entry.open(self._loop)
         try:
             racer.set_hard_memory_limit(self.memory_bytes)
-            racer.set_soft_memory_limit(self.memory_bytes // 2)  # see _collect_garbage
+            entry.gc_threshold = min(_GC_FIRST_THRESHOLD, self.memory_bytes // 2)
+            racer.set_soft_memory_limit(entry.gc_threshold)  # see _collect_garbage
             racer.eval(self._shim, timeout_sec=self.timeout_seconds)
             racer.eval(entry.source, timeout_sec=self.timeout_seconds)
             racer.eval("__hookhub_instantiate()", timeout_sec=self.timeout_seconds)
@@ -464,18 +473,28 @@ class Sandbox:
             return ScriptOutcome("error", error=_first_line(exc), stack=str(exc).strip())
         finally:
             fetches.cancel_all()
-        self._collect_garbage(racer)
+        self._collect_garbage(entry, racer)
         return _outcome(record, method)
 
-    def _collect_garbage(self, racer: MiniRacer) -> None:
+    def _collect_garbage(self, entry: _Loaded, racer: MiniRacer) -> None:
         """V8 sizes its heap by its own heuristics, far above our limit, so it left the garbage
         every call makes (each call evaluates a new source string) uncollected until the hard
         limit stopped a call as out of memory: about once every few thousand calls of a trivial
-        script (found by bench/soak.py). Once a call ends with the heap past half the limit (the
-        soft limit), a full collection (about 0.4 ms) frees it; a dozen times in 30 000 calls."""
-        if racer.was_soft_memory_limit_reached():
-            racer.low_memory_notification()
-            racer.set_soft_memory_limit(self.memory_bytes // 2)  # re-arms the flag
+        script (found by bench/soak.py), and each isolate's memory grew until then.
+
+        Once a call ends with the heap past the isolate's threshold (mini-racer's soft limit,
+        first 2 MiB), a full collection (about 0.4 ms) frees the garbage: every few thousand
+        calls of a typical script. A script that keeps that much alive would trip it on nearly
+        every call; when it trips again within a few calls, the threshold doubles, up to half
+        the limit."""
+        entry.calls_since_gc += 1
+        if not racer.was_soft_memory_limit_reached():
+            return
+        racer.low_memory_notification()
+        if entry.calls_since_gc < _GC_MIN_CALLS:
+            entry.gc_threshold = min(entry.gc_threshold * 2, max(self.memory_bytes // 2, entry.gc_threshold))
+        entry.calls_since_gc = 0
+        racer.set_soft_memory_limit(entry.gc_threshold)  # re-arms the flag
 
     def _shutdown_sync(self) -> None:
         self._pool.shutdown(wait=True)
