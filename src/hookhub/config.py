@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _NAME_RE_DEFAULT = r"[0-9a-zA-Z-_.]+"
@@ -157,21 +157,14 @@ class Settings(BaseSettings):
             out.append(entry)
         return out
 
-    @field_validator("log_level")
+    @field_validator("log_level", "log_format")
     @classmethod
-    def _known_level(cls, value: str) -> str:
-        level = value.strip().lower()
-        if level not in LOG_LEVELS:
-            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
-        return level
-
-    @field_validator("log_format")
-    @classmethod
-    def _known_format(cls, value: str) -> str:
-        fmt = value.strip().lower()
-        if fmt not in LOG_FORMATS:
-            raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
-        return fmt
+    def _known_name(cls, value: str, info: ValidationInfo) -> str:
+        choices = LOG_LEVELS if info.field_name == "log_level" else LOG_FORMATS
+        name = value.strip().lower()
+        if name not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return name
 
     @field_validator("registration_form")
     @classmethod
