@@ -182,13 +182,10 @@ async def test_real_error_answers_match_the_documented_envelopes(
     assert not _validator(document, envelope).is_valid((await admin.get("me")).json())
 
 
-# Bodies the document cannot describe: none (logout), anything (a hook's payload is the sender's),
-# and the history routes whose owner has not described theirs yet.
+# Bodies the document cannot describe: none (logout), anything (a hook's payload is the sender's).
 UNDESCRIBED_BODIES = {
     "POST /api/v1/logout",
     "POST /hooks/{path}",
-    "POST /api/v1/integrations.clearHistory",
-    "POST /api/v1/integrations.replayOutgoing",
 }
 
 

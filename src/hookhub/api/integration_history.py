@@ -12,7 +12,7 @@ from starlette.responses import Response
 from hookhub.api.deps import CallerDep, HubDep
 from hookhub.api.envelope import ok
 from hookhub.api.integration_listing import OptionalText, check_params, list_request
-from hookhub.api.routing import make_router
+from hookhub.api.routing import json_body, make_router
 from hookhub.services.errors import InvalidParams
 from hookhub.services.integrations import history
 
@@ -53,7 +53,21 @@ async def integration_history(
     return ok({"history": page.history, "offset": wanted.offset, "items": n, "count": n, "total": page.total})
 
 
-@router.post("/api/v1/integrations.clearHistory", summary="Delete an outgoing integration's history")
+def _body_of(*keys: str) -> dict[str, Any]:
+    """The document of a body of required non-empty strings (checked by `check_params`)."""
+    return {
+        "type": "object",
+        "properties": {key: {"type": "string", "minLength": 1} for key in keys},
+        "required": list(keys),
+        "additionalProperties": False,
+    }
+
+
+@router.post(
+    "/api/v1/integrations.clearHistory",
+    summary="Delete an outgoing integration's history",
+    openapi_extra=json_body(_body_of("integrationId"), required=True),
+)
 async def clear_history(hub: HubDep, caller: CallerDep, body: JsonBody = None) -> Response:
     """Body `{integrationId}`. Permission failures are 400 `not_authorized` (checked in the
     method, as in Rocket.Chat), not 403."""
@@ -66,7 +80,11 @@ async def clear_history(hub: HubDep, caller: CallerDep, body: JsonBody = None) -
     return ok()
 
 
-@router.post("/api/v1/integrations.replayOutgoing", summary="Re-send a recorded outgoing delivery")
+@router.post(
+    "/api/v1/integrations.replayOutgoing",
+    summary="Re-send a recorded outgoing delivery",
+    openapi_extra=json_body(_body_of("integrationId", "historyId"), required=True),
+)
 async def replay_outgoing(hub: HubDep, caller: CallerDep, body: JsonBody = None) -> Response:
     """Body `{integrationId, historyId}`. After every check (permission, integration, history
     entry, outgoing type, recorded data) the recorded event is queued again for the recorded URL
